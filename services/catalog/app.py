@@ -1,0 +1,74 @@
+"""Wiring: the catalog's settings, clients and routes, assembled by `create_app`.
+
+gunicorn -c python:emporium.gunicorn_conf 'catalog.app:create_app()'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flask import Flask
+
+from catalog.cache import ReadThroughCache
+from catalog.routes import Catalog, api
+from catalog.store import CatalogStore
+from emporium import dynamodb
+from emporium.app import create_service_app, health
+from emporium.config import Env, RedisSettings, ServiceSettings
+from emporium.dynamodb import DynamoDBSettings, PerProcess, dynamodb_client
+from emporium.redis import redis_client
+
+TABLE_PATTERN = r"[A-Za-z0-9_.-]{3,255}"
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    table: str
+    admin_token: str
+    product_ttl: int
+    list_ttl: int
+    service: ServiceSettings
+    dynamodb: DynamoDBSettings
+    redis: RedisSettings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CatalogSettings:
+        own, shared = Env("CATALOG_", environ), Env("", environ)
+        return cls(
+            table=own.text("TABLE", "emporium-catalog", pattern=TABLE_PATTERN),
+            admin_token=own.secret("ADMIN_TOKEN"),
+            product_ttl=own.integer("CACHE_TTL_SECONDS", 300, min=1),
+            list_ttl=own.integer("LIST_CACHE_TTL_SECONDS", 30, min=1),
+            service=ServiceSettings.from_env(shared),
+            dynamodb=DynamoDBSettings.from_env(shared),
+            redis=RedisSettings.from_env(shared),
+        )
+
+
+def create_store(table: str, settings: DynamoDBSettings) -> CatalogStore:
+    return CatalogStore(PerProcess(lambda: dynamodb_client(settings)).get, table)
+
+
+def create_app(environ: Mapping[str, str] | None = None) -> Flask:
+    """Build the catalog app from `environ` (the process environment by default)."""
+    settings = CatalogSettings.from_env(environ)
+    app = create_service_app("catalog", settings.service)
+    app.config["ADMIN_TOKEN"] = settings.admin_token
+
+    store = create_store(settings.table, settings.dynamodb)
+    if settings.service.dynamodb_create_tables:
+        store.create_table()
+    redis = redis_client(settings.redis, client_name="catalog")
+    app.extensions["catalog"] = Catalog(
+        store=store,
+        cache=ReadThroughCache(redis, namespace="catalog"),
+        product_ttl=settings.product_ttl,
+        list_ttl=settings.list_ttl,
+    )
+
+    dynamodb.init_app(app)
+    health(app).add_check("dynamodb", store.ping)
+    health(app).add_check("redis", redis.ping, critical=False)  # reads fall back to DynamoDB
+    app.register_blueprint(api.blueprint)
+    return app

@@ -1,0 +1,71 @@
+"""The catalog's API shapes. They validate requests and are the OpenAPI document's schemas."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PRODUCT_ID = r"[a-z0-9][a-z0-9_-]{0,63}"
+CATEGORY_ID = r"[a-z0-9][a-z0-9-]{0,62}"
+TAG = r"[a-z0-9][a-z0-9-]{0,31}"
+
+CategoryId = Annotated[str, Field(pattern=f"^{CATEGORY_ID}$", description="A category's id")]
+
+
+class Money(BaseModel):
+    """An amount in minor units (cents) with its ISO 4217 currency."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    amount: int = Field(ge=0, le=100_000_000)
+    currency: Literal["USD"]
+
+
+class ProductWrite(BaseModel):
+    """What an admin sends to create or replace a product."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=2000)
+    category: CategoryId
+    price: Money
+    imageUrl: str = Field(default="", max_length=500)
+    tags: list[Annotated[str, Field(pattern=f"^{TAG}$")]] = Field(default=[], max_length=20)
+
+
+class Product(BaseModel):
+    id: str
+    name: str
+    description: str
+    category: str
+    price: Money
+    imageUrl: str
+    tags: list[str]
+    version: int = Field(ge=1, description="Increases on every write; send it back in If-Match")
+
+
+class ProductPage(BaseModel):
+    items: list[Product]
+    nextCursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page"
+    )
+
+
+class Category(BaseModel):
+    id: str
+    name: str
+    productCount: int
+
+
+class CategoryList(BaseModel):
+    items: list[Category]
+
+
+class ListProductsQuery(BaseModel):
+    category: CategoryId | None = None
+    limit: int = Field(default=20, ge=1, le=100, description="Page size, 1 to 100")
+    cursor: str | None = Field(
+        default=None, max_length=512, description="The `nextCursor` of the previous page"
+    )

@@ -1,0 +1,249 @@
+"""The catalog's HTTP API, served under /api/catalog."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+from dataclasses import dataclass
+
+from flask import Response, current_app, request
+
+from catalog.cache import ReadThroughCache
+from catalog.models import (
+    PRODUCT_ID,
+    CategoryList,
+    ListProductsQuery,
+    Product,
+    ProductPage,
+    ProductWrite,
+)
+from catalog.store import (
+    AlreadyExistsError,
+    CatalogStore,
+    NotFoundError,
+    StaleVersionError,
+    UnknownCategoryError,
+)
+from emporium.api import Api
+from emporium.problems import Problem
+
+api = Api(
+    "catalog",
+    prefix="/api/catalog",
+    title="Emporium catalog",
+    version="1.0.0",
+    description="Products and categories of the Emporium store. Writes need the admin token.",
+)
+
+_ID = re.compile(PRODUCT_ID)
+_ETAG = re.compile(r'(?:W/)?"([1-9][0-9]{0,9})"')
+_MISSING = b""  # the cached answer for a product that does not exist
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What the routes work with; made by `create_app`."""
+
+    store: CatalogStore
+    cache: ReadThroughCache
+    product_ttl: float
+    list_ttl: float
+
+
+def _catalog() -> Catalog:
+    catalog: Catalog = current_app.extensions["catalog"]
+    return catalog
+
+
+def _json(body: bytes | str, status: int = 200, etag: int | None = None) -> Response:
+    response = Response(body, status=status, mimetype="application/json")
+    if etag is not None:
+        response.headers["ETag"] = f'"{etag}"'
+    return response
+
+
+# Cursors: base64url JSON naming the last id of the previous page and the listing it belongs to.
+
+
+def _encode_cursor(after_id: str, category: str | None) -> str:
+    raw = json.dumps({"after": after_id, "category": category}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, category: str | None) -> str:
+    invalid = Problem(400, "The cursor is not one this listing issued.", type_="invalid-cursor")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError):
+        raise invalid from None
+    if not isinstance(data, dict) or data.get("category") != category:
+        raise invalid
+    after = data.get("after")
+    if not isinstance(after, str) or not _ID.fullmatch(after):
+        raise invalid
+    return after
+
+
+@api.get(
+    "/products",
+    summary="List products, optionally of one category, a page at a time",
+    query=ListProductsQuery,
+    response=ProductPage,
+    errors=(400,),
+)
+def list_products(query: ListProductsQuery) -> Response:
+    catalog = _catalog()
+    after = _decode_cursor(query.cursor, query.category) if query.cursor else None
+
+    def load() -> bytes:
+        items, more = catalog.store.list_products(query.category, query.limit, after)
+        cursor = _encode_cursor(items[-1].id, query.category) if more else None
+        return ProductPage(items=items, nextCursor=cursor).model_dump_json().encode()
+
+    def key() -> str:
+        generation = catalog.cache.generation()
+        return catalog.cache.key(
+            "products", generation, query.category or "", str(query.limit), after or ""
+        )
+
+    return _json(catalog.cache.get_or_load("list", key, load, catalog.list_ttl))
+
+
+@api.get(
+    "/products/<product_id>",
+    summary="Get one product",
+    response=Product,
+    path={"product_id": PRODUCT_ID},
+)
+def get_product(product_id: str) -> Response:
+    catalog = _catalog()
+
+    def load() -> bytes:
+        product = catalog.store.get_product(product_id)
+        if product is None:
+            return _MISSING
+        # The version rides in front of the body, so a cached read sets the ETag unparsed.
+        return f"{product.version}\n".encode() + product.model_dump_json().encode()
+
+    entry = catalog.cache.get_or_load(
+        "product", lambda: catalog.cache.key("product", product_id), load, catalog.product_ttl
+    )
+    if entry == _MISSING:
+        raise Problem(404, f"There is no product {product_id}.", type_="not-found")
+    version, _, body = entry.partition(b"\n")
+    return _json(body, etag=int(version))
+
+
+@api.get(
+    "/categories", summary="List the categories with their product counts", response=CategoryList
+)
+def list_categories() -> Response:
+    catalog = _catalog()
+
+    def load() -> bytes:
+        return CategoryList(items=catalog.store.list_categories()).model_dump_json().encode()
+
+    def key() -> str:
+        return catalog.cache.key("categories", catalog.cache.generation())
+
+    return _json(catalog.cache.get_or_load("categories", key, load, catalog.list_ttl))
+
+
+# Admin writes. Each needs the bearer token; replace and delete need If-Match with the version.
+
+_IF_MATCH = {"If-Match": 'The version read, as an ETag: "3". A stale one is 412.'}
+
+
+def _expected_version() -> int:
+    header = request.headers.get("If-Match")
+    if header is None:
+        raise Problem(428, 'Send If-Match with the version you read, e.g. If-Match: "3".')
+    match = _ETAG.fullmatch(header.strip())
+    if match is None:
+        raise Problem(
+            412, "If-Match does not name a version of this product.", type_="stale-version"
+        )
+    return int(match.group(1))
+
+
+def _write_problem(error: Exception, product_id: str, category: str | None = None) -> Problem:
+    if isinstance(error, NotFoundError):
+        return Problem(404, f"There is no product {product_id}.", type_="not-found")
+    if isinstance(error, StaleVersionError):
+        detail = "The product changed since it was read; read it again and retry."
+        return Problem(412, detail, type_="stale-version", currentVersion=error.current)
+    if isinstance(error, UnknownCategoryError):
+        return Problem(422, f"There is no category {category}.", type_="unknown-category")
+    if isinstance(error, AlreadyExistsError):
+        return Problem(409, f"A product {product_id} already exists.", type_="conflict")
+    raise error
+
+
+def _product_response(product: Product, status: int = 200) -> Response:
+    response = _json(product.model_dump_json(), status=status, etag=product.version)
+    if status == 201:
+        response.headers["Location"] = f"{api.prefix}/products/{product.id}"
+    return response
+
+
+@api.post(
+    "/products",
+    summary="Create a product (admin)",
+    body=ProductWrite,
+    response=Product,
+    status=201,
+    secured=True,
+)
+def create_product(body: ProductWrite) -> Response:
+    catalog = _catalog()
+    product_id = "prd-" + secrets.token_hex(8)
+    try:
+        product = catalog.store.create_product(product_id, body)
+    except (UnknownCategoryError, AlreadyExistsError) as error:
+        raise _write_problem(error, product_id, body.category) from None
+    catalog.cache.invalidate([catalog.cache.key("product", product_id)])
+    return _product_response(product, 201)
+
+
+@api.put(
+    "/products/<product_id>",
+    summary="Replace a product (admin)",
+    body=ProductWrite,
+    response=Product,
+    secured=True,
+    path={"product_id": PRODUCT_ID},
+    errors=(412, 428),
+    headers=_IF_MATCH,
+)
+def replace_product(product_id: str, body: ProductWrite) -> Response:
+    catalog = _catalog()
+    expected = _expected_version()
+    try:
+        product = catalog.store.replace_product(product_id, body, expected)
+    except (NotFoundError, StaleVersionError, UnknownCategoryError) as error:
+        raise _write_problem(error, product_id, body.category) from None
+    catalog.cache.invalidate([catalog.cache.key("product", product_id)])
+    return _product_response(product)
+
+
+@api.delete(
+    "/products/<product_id>",
+    summary="Delete a product (admin)",
+    status=204,
+    secured=True,
+    path={"product_id": PRODUCT_ID},
+    errors=(412, 428),
+    headers=_IF_MATCH,
+)
+def delete_product(product_id: str) -> Response:
+    catalog = _catalog()
+    expected = _expected_version()
+    try:
+        catalog.store.delete_product(product_id, expected)
+    except (NotFoundError, StaleVersionError) as error:
+        raise _write_problem(error, product_id) from None
+    catalog.cache.invalidate([catalog.cache.key("product", product_id)])
+    return Response(status=204)

@@ -1,0 +1,64 @@
+"""Load the seed catalog (`seed_data.json`): idempotent, so it can run on every start.
+
+    python -m catalog.seed            # uses CATALOG_TABLE, AWS_*, REDIS_URL like the service
+
+Existing categories and products are left as they are; new ones are added through the same
+store calls and cache invalidation as the admin API.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib.resources import files
+
+from catalog.app import TABLE_PATTERN, create_store
+from catalog.cache import ReadThroughCache
+from catalog.models import ProductWrite
+from catalog.store import AlreadyExistsError
+from emporium.config import ConfigError, Env, RedisSettings, ServiceSettings
+from emporium.dynamodb import DynamoDBSettings
+from emporium.redis import redis_client
+
+
+def seed() -> tuple[int, int]:
+    """Add what is missing; returns how many categories and products were added."""
+    own, shared = Env("CATALOG_"), Env()
+    table = own.text("TABLE", "emporium-catalog", pattern=TABLE_PATTERN)
+    store = create_store(table, DynamoDBSettings.from_env(shared))
+    if ServiceSettings.from_env(shared).dynamodb_create_tables:
+        store.create_table()
+    cache = ReadThroughCache(
+        redis_client(RedisSettings.from_env(shared), client_name="catalog-seed"),
+        namespace="catalog",
+    )
+    data = json.loads(files("catalog").joinpath("seed_data.json").read_text())
+
+    added_categories = sum(store.put_category(c["id"], c["name"]) for c in data["categories"])
+    added, total = [], len(data["products"])
+    for number, raw in enumerate(data["products"], start=1):
+        fields = {key: value for key, value in raw.items() if key != "id"}
+        try:
+            store.create_product(raw["id"], ProductWrite.model_validate(fields))
+            added.append(raw["id"])
+        except AlreadyExistsError:
+            pass
+        if number % 10 == 0 or number == total:
+            print(f"seed: products {number}/{total}", file=sys.stderr, flush=True)
+    if added or added_categories:
+        cache.invalidate([cache.key("product", product_id) for product_id in added])
+    return added_categories, len(added)
+
+
+def main() -> int:
+    try:
+        categories, products = seed()
+    except ConfigError as error:
+        print(f"seed: {error}", file=sys.stderr)
+        return 2
+    print(f"seed: added {categories} categories and {products} products (the rest were there)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

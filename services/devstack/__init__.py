@@ -1,0 +1,1 @@
+"""Runs the whole store on a laptop: `make run`."""

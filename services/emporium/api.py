@@ -1,0 +1,322 @@
+"""Routes declared with their schemas: one declaration validates requests and documents them.
+
+A service declares each operation on an `Api` with pydantic models for its query and body and
+the model of its response. The wrapper validates the request against those models before the
+view runs (a violation is a 422 problem naming the field), and `Api.openapi()` renders the same
+models as the service's OpenAPI 3.1 document, served at `<prefix>/openapi.json`.
+
+    api = Api("catalog", prefix="/api/catalog", title="Catalog", version="1.0.0")
+
+    @api.get("/products/<product_id>", response=Product, path={"product_id": PRODUCT_ID})
+    def get_product(product_id: str) -> Product: ...
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Literal
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from emporium.problems import PROBLEM_MEDIA_TYPE, Problem
+
+View = Callable[..., Any]
+_RULE_PARAM = re.compile(r"<(?:[a-z_]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+
+
+class ProblemDocument(BaseModel):
+    """An RFC 9457 problem document, as every error response carries it."""
+
+    model_config = ConfigDict(title="Problem")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class FieldError(BaseModel):
+    location: str
+    message: str
+
+
+ProblemDocument.model_rebuild()
+
+
+@dataclass(frozen=True)
+class Operation:
+    rule: str
+    method: str
+    view_name: str
+    summary: str
+    query: type[BaseModel] | None
+    body: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    secured: bool
+    path: dict[str, str]
+    errors: tuple[int, ...]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def validation_problem(error: ValidationError, location: str) -> Problem:
+    errors = [
+        {
+            "location": ".".join([location, *(str(part) for part in item["loc"])]),
+            "message": item["msg"],
+        }
+        for item in error.errors(include_url=False, include_input=False)
+    ]
+    return Problem(
+        422,
+        f"The request {location} does not match the schema.",
+        type_="validation-error",
+        errors=errors,
+    )
+
+
+def _parse(model: type[BaseModel], data: Any, location: str) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise validation_problem(error, location) from None
+
+
+def _json_body() -> Any:
+    if not request.is_json:
+        raise Problem(415, "The request body must be JSON (Content-Type: application/json).")
+    data = request.get_json(silent=True)  # reading it enforces MAX_CONTENT_LENGTH (413)
+    if data is None:
+        raise Problem(400, "The request body is not valid JSON.", type_="malformed-json")
+    return data
+
+
+def require_bearer_token() -> None:
+    """401 without credentials, 403 with wrong ones; compared in constant time."""
+    expected: str = current_app.config["ADMIN_TOKEN"]
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Problem(
+            401,
+            "This operation needs an admin bearer token.",
+            headers={"WWW-Authenticate": 'Bearer realm="emporium"'},
+        )
+    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise Problem(403, "The bearer token is not valid for this operation.")
+
+
+def _query_parameter_schema(prop: dict[str, Any]) -> dict[str, Any]:
+    """An optional query parameter is absent, never null: drop pydantic's `null` branch."""
+    options = [option for option in prop.get("anyOf", []) if option != {"type": "null"}]
+    if len(options) != 1:
+        return prop
+    extra = {key: value for key, value in prop.items() if key not in ("anyOf", "default")}
+    if prop.get("default") is not None:
+        extra["default"] = prop["default"]
+    return {**options[0], **extra}
+
+
+class Api:
+    """The operations of one service under one public path prefix."""
+
+    def __init__(self, name: str, *, prefix: str, title: str, version: str, description: str = ""):
+        self.prefix = prefix
+        self.title = title
+        self.version = version
+        self.description = description
+        self.operations: list[Operation] = []
+        self.blueprint = Blueprint(name, name, url_prefix=prefix)
+        self.blueprint.add_url_rule("/openapi.json", "openapi", self._serve_openapi)
+        self._document: dict[str, Any] | None = None
+
+    def route(
+        self,
+        rule: str,
+        method: str,
+        *,
+        summary: str,
+        query: type[BaseModel] | None = None,
+        body: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        secured: bool = False,
+        path: dict[str, str] | None = None,
+        errors: tuple[int, ...] = (),
+        headers: dict[str, str] | None = None,
+    ) -> Callable[[View], View]:
+        """Register a view. `path` maps each path parameter to the regex its values must match
+        (a value that does not is a 404); `errors` lists the statuses worth documenting."""
+        path_patterns = {name: re.compile(regex) for name, regex in (path or {}).items()}
+
+        def decorate(view: View) -> View:
+            @functools.wraps(view)
+            def handle(**kwargs: Any) -> Any:
+                for name, pattern in path_patterns.items():
+                    if not pattern.fullmatch(kwargs[name]):
+                        raise Problem(404, f"No resource matches {request.path}.")
+                if secured:
+                    require_bearer_token()
+                if query is not None:
+                    kwargs["query"] = _parse(query, request.args.to_dict(), "query")
+                if body is not None:
+                    kwargs["body"] = _parse(body, _json_body(), "body")
+                result = view(**kwargs)
+                if isinstance(result, BaseModel):
+                    return Response(
+                        result.model_dump_json(by_alias=True),
+                        status=status,
+                        mimetype="application/json",
+                    )
+                return result
+
+            self.blueprint.add_url_rule(rule, view.__name__, handle, methods=[method])
+            self.operations.append(
+                Operation(
+                    rule=rule,
+                    method=method.lower(),
+                    view_name=view.__name__,
+                    summary=summary,
+                    query=query,
+                    body=body,
+                    response=response,
+                    status=status,
+                    secured=secured,
+                    path={name: pattern.pattern for name, pattern in path_patterns.items()},
+                    errors=errors,
+                    headers=headers or {},
+                )
+            )
+            return handle
+
+        return decorate
+
+    def get(self, rule: str, **options: Any) -> Callable[[View], View]:
+        return self.route(rule, "GET", **options)
+
+    def post(self, rule: str, **options: Any) -> Callable[[View], View]:
+        return self.route(rule, "POST", **options)
+
+    def put(self, rule: str, **options: Any) -> Callable[[View], View]:
+        return self.route(rule, "PUT", **options)
+
+    def delete(self, rule: str, **options: Any) -> Callable[[View], View]:
+        return self.route(rule, "DELETE", **options)
+
+    def _serve_openapi(self) -> Response:
+        return jsonify(self.openapi())
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of this service, built once from the declared operations."""
+        if self._document is None:
+            self._document = self._build_document()
+        return self._document
+
+    def _build_document(self) -> dict[str, Any]:
+        models: set[type[BaseModel]] = {ProblemDocument}
+        for op in self.operations:
+            models.update(m for m in (op.query, op.body, op.response) if m is not None)
+        ref = "#/components/schemas/{model}"
+        keyed: list[tuple[type[BaseModel], Literal["validation"]]] = [
+            (model, "validation") for model in sorted(models, key=lambda m: m.__name__)
+        ]
+        refs, top = models_json_schema(keyed, ref_template=ref)
+        schemas: dict[str, Any] = top.get("$defs", {})
+
+        def schema_ref(model: type[BaseModel]) -> dict[str, Any]:
+            return dict(refs[(model, "validation")])
+
+        paths: dict[str, dict[str, Any]] = {}
+        for op in self.operations:
+            url = self.prefix + _RULE_PARAM.sub(r"{\1}", op.rule)
+            parameters: list[dict[str, Any]] = [
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": f"^(?:{pattern})$"}
+                    if (pattern := op.path.get(name))
+                    else {"type": "string"},
+                }
+                for name in _RULE_PARAM.findall(op.rule)
+            ]
+            if op.query is not None:
+                query_schema = op.query.model_json_schema(ref_template=ref)
+                required = set(query_schema.get("required", []))
+                for name, prop in query_schema["properties"].items():
+                    schema = _query_parameter_schema(prop)
+                    parameters.append(
+                        {
+                            "name": name,
+                            "in": "query",
+                            "required": name in required,
+                            "schema": schema,
+                            **(
+                                {"description": schema["description"]}
+                                if "description" in schema
+                                else {}
+                            ),
+                        }
+                    )
+            parameters.extend(
+                {
+                    "name": name,
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": description,
+                }
+                for name, description in op.headers.items()
+            )
+            problem = {"content": {PROBLEM_MEDIA_TYPE: {"schema": schema_ref(ProblemDocument)}}}
+            responses: dict[str, Any] = {
+                str(op.status): {"description": HTTPStatus(op.status).phrase}
+            }
+            if op.response is not None:
+                responses[str(op.status)]["content"] = {
+                    "application/json": {"schema": schema_ref(op.response)}
+                }
+            statuses = set(op.errors)
+            if op.query is not None or op.body is not None:
+                statuses.add(422)
+            if op.body is not None:
+                statuses.update((400, 413, 415))
+            if op.secured:
+                statuses.update((401, 403))
+            if op.path:
+                statuses.add(404)
+            for code in sorted(statuses):
+                responses[str(code)] = {"description": HTTPStatus(code).phrase, **problem}
+            responses["default"] = {"description": "An error, as a problem document", **problem}
+            operation: dict[str, Any] = {
+                "operationId": op.view_name,
+                "summary": op.summary,
+                "parameters": parameters,
+                "responses": responses,
+            }
+            if op.body is not None:
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": schema_ref(op.body)}},
+                }
+            if op.secured:
+                operation["security"] = [{"adminToken": []}]
+            paths.setdefault(url, {})[op.method] = operation
+
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": self.title, "version": self.version, "description": self.description},
+            "paths": paths,
+            "components": {
+                "schemas": schemas,
+                "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
+            },
+        }

@@ -1,0 +1,120 @@
+"""The DynamoDB client, configured the way every service needs it.
+
+Region, endpoint and credentials come from the standard AWS variables, so boto3 finds IRSA
+credentials on EKS and `AWS_ENDPOINT_URL_DYNAMODB` points it at an emulator. Timeouts are
+explicit and retries use the SDK's standard mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from flask import Flask, Response
+
+from emporium.config import ConfigError, Env
+from emporium.problems import problem_response
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DynamoDBSettings:
+    region: str
+    endpoint_url: str | None
+    connect_timeout: float
+    read_timeout: float
+    max_attempts: int
+
+    @classmethod
+    def from_env(cls, env: Env) -> DynamoDBSettings:
+        region = env.optional("AWS_REGION") or env.optional("AWS_DEFAULT_REGION")
+        if not region:
+            raise ConfigError("AWS_REGION is required but not set (or set AWS_DEFAULT_REGION)")
+        endpoint = env.optional("AWS_ENDPOINT_URL_DYNAMODB")
+        if endpoint is not None:
+            endpoint = env.url("AWS_ENDPOINT_URL_DYNAMODB", schemes=("http", "https"))
+        return cls(
+            region=region,
+            endpoint_url=endpoint,
+            connect_timeout=env.number("DYNAMODB_CONNECT_TIMEOUT", 1.0, min=0.05),
+            read_timeout=env.number("DYNAMODB_READ_TIMEOUT", 2.0, min=0.05),
+            max_attempts=env.integer("DYNAMODB_MAX_ATTEMPTS", 3, min=1, max=10),
+        )
+
+
+def dynamodb_client(settings: DynamoDBSettings) -> DynamoDBClient:
+    config = Config(
+        region_name=settings.region,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        max_pool_connections=32,
+    )
+    # A session of its own: boto3's default session is not safe to share across threads.
+    return boto3.session.Session().client(
+        "dynamodb", config=config, endpoint_url=settings.endpoint_url
+    )
+
+
+class PerProcess(Generic[T]):
+    """A value made on first use in each process.
+
+    gunicorn loads the app in its master and forks the workers; a client with open connections
+    must not cross that fork, so each process makes its own.
+    """
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._value: T | None = None
+
+    def get(self) -> T:
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._value = self._factory()
+                    self._pid = os.getpid()
+        return self._value  # type: ignore[return-value]  # set above for this pid
+
+
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+def _unavailable(error: Exception) -> Response:
+    if isinstance(error, ClientError) and error.response["Error"]["Code"] not in _UNAVAILABLE_CODES:
+        raise error  # a request we built wrong: a 500, logged by the problems handler
+    log.warning("DynamoDB unavailable", extra={"error": str(error)})
+    return problem_response(
+        503,
+        "The data store is unavailable; try again shortly.",
+        type_="dependency-unavailable",
+        headers={"Retry-After": "1"},
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Answer DynamoDB being unreachable or throttling (after the SDK's retries) with a 503."""
+    app.register_error_handler(BotoCoreError, _unavailable)
+    app.register_error_handler(ClientError, _unavailable)

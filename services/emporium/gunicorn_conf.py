@@ -1,0 +1,123 @@
+"""The gunicorn configuration shared by every service.
+
+    gunicorn -c python:emporium.gunicorn_conf 'catalog.app:create_app()'
+
+Settings come from the environment, the chart sets them: `PORT` (8080), `WEB_CONCURRENCY`
+(worker processes, 2), `GUNICORN_THREADS` (threads per worker, 4), `GRACEFUL_TIMEOUT` (seconds
+to finish in-flight requests, 20; keep it below the pod's terminationGracePeriodSeconds),
+`SHUTDOWN_DELAY_SECONDS` (how long a worker keeps serving with /readyz failing after SIGTERM,
+0; set it to a few seconds behind a load balancer) and `FORWARDED_ALLOW_IPS`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from types import FrameType
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+from emporium.config import Env
+from emporium.logs import JsonFormatter
+
+_env = Env()
+
+bind = [f"{_env.text('HOST', '0.0.0.0')}:{_env.integer('PORT', 8080, min=1, max=65535)}"]  # noqa: S104
+worker_class = "gthread"
+workers = _env.integer("WEB_CONCURRENCY", 2, min=1, max=64)
+threads = _env.integer("GUNICORN_THREADS", 4, min=1, max=256)
+# The app is loaded once in the master: a bad setting stops start-up with one line, and the
+# workers share its memory. Clients that hold connections are made per process after the fork.
+preload_app = True
+timeout = 30
+graceful_timeout = _env.integer("GRACEFUL_TIMEOUT", 20, min=1)
+# Longer than the ALB's 60 s idle timeout, so the balancer, not gunicorn, closes idle connections.
+keepalive = _env.integer("KEEPALIVE_SECONDS", 65, min=1)
+max_requests = 10_000
+max_requests_jitter = 1_000
+forwarded_allow_ips = _env.text("FORWARDED_ALLOW_IPS", "127.0.0.1")
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - tmpfs heartbeat
+accesslog = "-"
+errorlog = "-"
+logger_class = "emporium.gunicorn_conf.JsonLogger"
+
+_shutdown_delay = _env.number("SHUTDOWN_DELAY_SECONDS", 0.0)
+
+# Every worker writes its metrics under this folder; /metrics adds them up.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="prometheus-", dir=worker_tmp_dir
+    )
+
+
+class JsonLogger(Logger):  # type: ignore[misc]
+    """gunicorn's own and access logs as JSON lines, in the same shape as the app's."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        formatter = JsonFormatter(os.environ.get("SERVICE_NAME") or cfg.proc_name or "gunicorn")
+        for logger in (self.error_log, self.access_log):
+            for handler in logger.handlers:
+                handler.setFormatter(formatter)
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if not self.cfg.accesslog:
+            return
+        request_id = next(
+            (value for name, value in resp.headers if name.lower() == "x-request-id"), None
+        )
+        method, path, status = (
+            environ.get("REQUEST_METHOD"),
+            environ.get("PATH_INFO"),
+            resp.status_code,
+        )
+        self.access_log.info(
+            "%s %s %s",
+            method,
+            path,
+            status,
+            extra={
+                "method": method,
+                "path": path,
+                "status": status,
+                "durationMs": round(request_time.total_seconds() * 1000, 3),
+                "bytes": getattr(resp, "sent", None),
+                "remote": environ.get("REMOTE_ADDR"),
+                "userAgent": environ.get("HTTP_USER_AGENT"),
+                "requestId": request_id,
+            },
+        )
+
+
+def on_starting(server: Any) -> None:
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    # Counters of a previous run in a reused folder would be added to this run's.
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder, exist_ok=True)
+
+
+def post_worker_init(worker: Any) -> None:
+    """On SIGTERM: fail readiness at once, keep serving for the shutdown delay, then drain."""
+    from emporium.health import DRAINING  # noqa: PLC0415 - imported in the worker, after the fork
+
+    def drain(signum: int, frame: FrameType | None) -> None:
+        DRAINING.set()
+        if _shutdown_delay <= 0:
+            worker.handle_exit(signum, frame)
+            return
+        timer = threading.Timer(_shutdown_delay, worker.handle_exit, args=(signum, None))
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, drain)
+    signal.siginterrupt(signal.SIGTERM, False)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess  # noqa: PLC0415
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
