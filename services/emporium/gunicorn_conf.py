@@ -41,16 +41,20 @@ max_requests = 10_000
 max_requests_jitter = 1_000
 forwarded_allow_ips = _env.text("FORWARDED_ALLOW_IPS", "127.0.0.1")
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - tmpfs heartbeat
+# gunicorn's runtime control socket defaults to one path per user, which two services on one
+# host would fight over, and a read-only root filesystem cannot hold: not needed here.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 logger_class = "emporium.gunicorn_conf.JsonLogger"
 
 _shutdown_delay = _env.number("SHUTDOWN_DELAY_SECONDS", 0.0)
 
-# Every worker writes its metrics under this folder; /metrics adds them up.
+# Every worker writes its metrics under this folder; /metrics adds them up. It is this master's
+# own (by pid) and removed when it exits.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
-        prefix="prometheus-", dir=worker_tmp_dir
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(
+        worker_tmp_dir or tempfile.gettempdir(), f"emporium-metrics-{os.getpid()}"
     )
 
 
@@ -59,7 +63,9 @@ class JsonLogger(Logger):  # type: ignore[misc]
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        formatter = JsonFormatter(os.environ.get("SERVICE_NAME") or cfg.proc_name or "gunicorn")
+        # The service is the app's top-level package: 'catalog.app:create_app()' -> catalog.
+        app_package = str(cfg.proc_name or "gunicorn").split(".", 1)[0].split(":", 1)[0]
+        formatter = JsonFormatter(os.environ.get("SERVICE_NAME") or app_package)
         for logger in (self.error_log, self.access_log):
             for handler in logger.handlers:
                 handler.setFormatter(formatter)
@@ -98,6 +104,10 @@ def on_starting(server: Any) -> None:
     # Counters of a previous run in a reused folder would be added to this run's.
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder, exist_ok=True)
+
+
+def on_exit(server: Any) -> None:
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def post_worker_init(worker: Any) -> None:

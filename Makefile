@@ -1,0 +1,61 @@
+# Emporium: one command sets up, one runs, one tests.
+#   make run     the whole store on this machine (needs only python3 >= 3.11)
+#   make test    lint, type checks, unit and integration tests
+#   make bench   the catalog read benchmark (needs wrk, or falls back to a Python load)
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+BIN := $(VENV)/bin
+
+# uv installs the locked dependencies; a uv on PATH is used, else one is set up in .tools/.
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help setup run test lint typecheck unit integration fmt bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked
+	@touch $@
+
+setup: $(VENV)/.synced ## create .venv with the locked dependencies
+
+run: $(VENV)/.synced ## run the store: DynamoDB emulator, Redis, services (Ctrl-C stops all)
+	$(BIN)/python -m devstack
+
+test: lint typecheck unit integration ## everything CI runs
+
+lint: $(VENV)/.synced ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.synced ## mypy, strict
+	$(BIN)/mypy
+
+unit: $(VENV)/.synced ## unit tests (Flask test client, in-process fakes)
+	$(BIN)/pytest -m "not integration" --cov --cov-report=term:skip-covered
+
+integration: $(VENV)/.synced ## integration tests (real redis-server, moto server, gunicorn)
+	$(BIN)/pytest -m integration
+
+fmt: $(VENV)/.synced ## format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(VENV)/.synced ## catalog read vs a bare Flask endpoint, same gunicorn settings
+	$(BIN)/python tests/bench/catalog_read.py
+
+clean: ## remove the virtual environments and caches
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage

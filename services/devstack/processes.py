@@ -1,0 +1,175 @@
+"""Child processes for the local stack and the tests: started in their own process group,
+their output kept (and echoed with a name prefix when asked), stopped in reverse order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+
+
+class StartupError(RuntimeError):
+    """A process exited or did not become ready; the message carries its last output."""
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # If the launcher is killed outright (SIGKILL), the kernel stops its children too.
+    if sys.platform.startswith("linux"):
+        import ctypes  # noqa: PLC0415
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Child:
+    def __init__(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str], *, echo: bool
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.tail: deque[str] = deque(maxlen=40)
+        self.echo = echo
+        self._lock = threading.Lock()
+        self.popen = subprocess.Popen(  # noqa: S603 - our own commands
+            self.argv,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,  # Ctrl-C reaches the launcher, which stops children in order
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - a single-threaded moment at start
+        )
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+
+    def _pump(self) -> None:
+        assert self.popen.stdout is not None  # noqa: S101 - set by Popen(stdout=PIPE)
+        for line in self.popen.stdout:
+            with self._lock:
+                self.tail.append(line.rstrip("\n"))
+                if self.echo:
+                    self._write(line)
+
+    def _write(self, line: str) -> None:
+        sys.stdout.write(f"{self.name:<12}| {line.rstrip()}\n")
+        sys.stdout.flush()
+
+    def follow(self) -> None:
+        """Echo the output kept so far, then every new line, prefixed with the name."""
+        with self._lock:
+            for line in self.tail:
+                self._write(line)
+            self.echo = True
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def output(self) -> str:
+        return "\n".join(self.tail)
+
+    def signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signum)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM, then SIGKILL after `timeout` seconds; returns the exit code."""
+        if self.running():
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.popen.wait()
+        # Anything the child left behind in its process group goes too.
+        self.signal(signal.SIGKILL)
+        self._reader.join(timeout=2)
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
+        return self.popen.returncode
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 30.0) -> float:
+        """Poll `ready` until true; returns the seconds it took. Fails if the child exits."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if not self.running():
+                raise StartupError(
+                    f"{self.name} exited with code {self.popen.returncode} before {what}:\n"
+                    f"$ {' '.join(self.argv)}\n{self.output()}"
+                )
+            if ready():
+                return time.monotonic() - started
+            time.sleep(0.05)
+        raise StartupError(
+            f"{self.name} was not {what} after {timeout:.0f} s:\n"
+            f"$ {' '.join(self.argv)}\n{self.output()}"
+        )
+
+
+class Group:
+    """Children started together and stopped together, last started first."""
+
+    def __init__(self, *, echo: bool = False) -> None:
+        self.echo = echo
+        self.children: list[Child] = []
+
+    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> Child:
+        child = Child(name, argv, env, echo=self.echo)
+        self.children.append(child)
+        return child
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()
+
+    def __enter__(self) -> Group:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_status(url: str, timeout: float = 1.0) -> int | None:
+    """The HTTP status `url` answers with, or None if nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - local URLs
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError):
+        return None

@@ -1,0 +1,23 @@
+"""A service made of the shared library alone, with a slow endpoint to shut down under."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from emporium.app import create_service_app
+from emporium.config import Env, ServiceSettings
+
+
+def create_app() -> Flask:
+    app = create_service_app("slow", ServiceSettings.from_env(Env()))
+
+    @app.get("/slow")
+    def slow() -> ResponseReturnValue:
+        seconds = min(float(request.args.get("seconds", "1")), 10.0)
+        time.sleep(seconds)
+        return jsonify(slept=seconds)
+
+    return app

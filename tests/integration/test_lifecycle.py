@@ -1,0 +1,111 @@
+"""Start-up, shutdown and the laptop stack, as an operator sees them from outside."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+from tests.integration.conftest import require_binary, service_env, start_gunicorn
+
+from devstack.processes import Group, free_port, http_status, port_open
+
+pytestmark = pytest.mark.integration
+
+
+def test_sigterm_fails_readiness_then_finishes_in_flight_requests() -> None:
+    env = {**os.environ, "SHUTDOWN_DELAY_SECONDS": "1", "GRACEFUL_TIMEOUT": "10",
+           "WEB_CONCURRENCY": "1", "HOST": "127.0.0.1"}  # fmt: skip
+    with Group() as group:
+        server, url = start_gunicorn(group, "slow", "tests.integration.slow_app:create_app()", env)
+        answers: list[requests.Response] = []
+        in_flight = threading.Thread(
+            target=lambda: answers.append(requests.get(url + "/slow?seconds=3", timeout=15))
+        )
+        in_flight.start()
+        time.sleep(0.5)  # let the slow request reach the worker
+        os.kill(server.pid, signal.SIGTERM)
+
+        readiness = [http_status(url + "/readyz") for _ in range(3)]
+        in_flight.join()
+        code = server.popen.wait(timeout=15)
+
+    assert 503 in readiness, readiness  # the balancer is told first
+    assert answers
+    assert answers[0].status_code == 200
+    assert answers[0].json() == {"slept": 3.0}
+    assert code == 0
+
+
+def test_a_missing_setting_stops_start_up_with_one_line(dynamodb_url: str) -> None:
+    env = service_env(dynamodb_url, free_port(), "catalog-config-error")
+    del env["CATALOG_ADMIN_TOKEN"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:emporium.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{free_port()}",
+            "catalog.app:create_app()",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    errors = [line for line in lines if "CATALOG_ADMIN_TOKEN" in line]
+    assert errors == ["Error: CATALOG_ADMIN_TOKEN is required but not set"], lines
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("redis_mode", ["redis-server", "embedded"])
+def test_make_run_serves_the_store_and_ctrl_c_stops_everything(redis_mode: str) -> None:
+    if redis_mode == "redis-server":
+        require_binary("redis-server", "the embedded variant of this test runs without it")
+    ports = {
+        name: str(free_port())
+        for name in ("EDGE_PORT", "CATALOG_PORT", "DYNAMODB_PORT", "REDIS_PORT")
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "devstack"],
+        env={**os.environ, **ports, "DEVSTACK_REDIS": redis_mode},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as store:
+        output = run_store_until_ctrl_c(store, ports)
+    assert store.returncode == 0, output
+    assert "Emporium is running" in output
+    still_listening = [name for name, port in ports.items() if port_open(int(port))]
+    assert still_listening == [], output
+
+
+def run_store_until_ctrl_c(store: subprocess.Popen[str], ports: dict[str, str]) -> str:
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(store.stdout or []))
+    reader.start()
+    try:
+        deadline = time.monotonic() + 90
+        while not any("Emporium is running" in line for line in lines):
+            assert store.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "the store did not come up in 90 s"
+            time.sleep(0.2)
+        edge = f"http://127.0.0.1:{ports['EDGE_PORT']}"
+        products = requests.get(edge + "/api/catalog/products?limit=100", timeout=10).json()
+        assert len(products["items"]) >= 40
+    finally:
+        store.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        store.wait(timeout=60)
+        reader.join()
+    return "".join(lines)
