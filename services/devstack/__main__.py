@@ -6,6 +6,7 @@ where everything is, and on Ctrl-C stops everything it started.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -16,13 +17,12 @@ from devstack.stack import (
     LOCAL_ADMIN_TOKEN,
     SERVICES,
     Ports,
-    base_environment,
     redis_mode,
     seed_catalog,
     service_env,
     start_dynamodb,
+    start_gunicorn,
     start_redis,
-    start_service,
 )
 from emporium.config import ConfigError
 
@@ -32,7 +32,7 @@ def _step(number: int, total: int, text: str) -> None:
 
 
 def run() -> int:
-    environ = base_environment()
+    environ = dict(os.environ)
     try:
         ports = Ports.from_env(environ)
     except ConfigError as error:
@@ -62,13 +62,13 @@ def run() -> int:
         start_dynamodb(group, ports.dynamodb, env)
         mode = redis_mode(environ)
         _step(2, total, f"Redis ({mode}) on :{ports.redis}")
-        start_redis(group, ports.redis, env)
+        start_redis(group, ports.redis, env, mode=mode)
         for number, service in enumerate(SERVICES, start=3):
             binds = [ports.services[service.name]]
             if service.name == "catalog":
                 binds.append(ports.edge)  # the store's entry point, until the edge serves it
             _step(number, total, f"{service.name} on :{binds[0]}")
-            start_service(group, service, binds, env)
+            start_gunicorn(group, service.name, service.app, binds, env)
         _step(total, total, "seeding the catalog")
         seed_catalog(group, env)
     except (StartupError, RuntimeError) as error:

@@ -33,18 +33,27 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 class Child:
     def __init__(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str], *, echo: bool
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        echo: bool,
+        log_path: str | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.tail: deque[str] = deque(maxlen=40)
         self.echo = echo
         self._lock = threading.Lock()
+        # Output goes to a file when asked (a benchmark must not pay for reading it), else a pipe.
+        self.log_path = log_path
+        self._log = open(log_path, "w") if log_path else None  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(  # noqa: S603 - our own commands
             self.argv,
             env=dict(env),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=self._log or subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
@@ -55,7 +64,8 @@ class Child:
         self._reader.start()
 
     def _pump(self) -> None:
-        assert self.popen.stdout is not None  # noqa: S101 - set by Popen(stdout=PIPE)
+        if self.popen.stdout is None:
+            return
         for line in self.popen.stdout:
             with self._lock:
                 self.tail.append(line.rstrip("\n"))
@@ -81,6 +91,9 @@ class Child:
         return self.popen.poll() is None
 
     def output(self) -> str:
+        if self.log_path:
+            with open(self.log_path) as log:
+                return "".join(deque(log, maxlen=40))
         return "\n".join(self.tail)
 
     def signal(self, signum: int) -> None:
@@ -99,8 +112,9 @@ class Child:
         # Anything the child left behind in its process group goes too.
         self.signal(signal.SIGKILL)
         self._reader.join(timeout=2)
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
+        for stream in (self.popen.stdout, self._log):
+            if stream is not None:
+                stream.close()
         return self.popen.returncode
 
     def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 30.0) -> float:
@@ -128,8 +142,10 @@ class Group:
         self.echo = echo
         self.children: list[Child] = []
 
-    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> Child:
-        child = Child(name, argv, env, echo=self.echo)
+    def start(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: str | None = None
+    ) -> Child:
+        child = Child(name, argv, env, echo=self.echo, log_path=log_path)
         self.children.append(child)
         return child
 

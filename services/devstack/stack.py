@@ -6,7 +6,6 @@ variables they get in Kubernetes, pointing at the local stand-ins.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -76,12 +75,11 @@ def service_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def start_dynamodb(group: Group, port: int, env: Mapping[str, str]) -> Child:
-    child = group.start(
-        "dynamodb",
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env,
-    )
+def start_dynamodb(
+    group: Group, port: int, env: Mapping[str, str], log_path: str | None = None
+) -> Child:
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    child = group.start("dynamodb", argv, env, log_path)
     child.wait_until(
         lambda: http_status(f"http://127.0.0.1:{port}/moto-api/") is not None, "answering"
     )
@@ -96,26 +94,36 @@ def redis_mode(env: Mapping[str, str]) -> str:
     return choice
 
 
-def start_redis(group: Group, port: int, env: Mapping[str, str]) -> Child:
-    if redis_mode(env) == "redis-server":
+def start_redis(
+    group: Group, port: int, env: Mapping[str, str], *, mode: str, log_path: str | None = None
+) -> Child:
+    if mode == "redis-server":
         argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port),
                 "--save", "", "--appendonly", "no"]  # fmt: skip
     else:
         argv = [sys.executable, "-m", "devstack.embedded_redis", "--port", str(port)]
-    child = group.start("redis", argv, env)
+    child = group.start(f"redis:{port}", argv, env, log_path)
     child.wait_until(lambda: port_open(port), "listening")
     return child
 
 
-def start_service(
-    group: Group, service: Service, binds: list[int], env: Mapping[str, str]
+def start_gunicorn(
+    group: Group,
+    name: str,
+    app: str,
+    binds: list[int],
+    env: Mapping[str, str],
+    *,
+    ready_path: str = "/readyz",
+    log_path: str | None = None,
 ) -> Child:
+    """`app` under gunicorn with the shared configuration; returns once `ready_path` is 200."""
     argv = [sys.executable, "-m", "gunicorn", "-c", "python:emporium.gunicorn_conf"]
     for port in binds:
         argv += ["--bind", f"127.0.0.1:{port}"]
-    child = group.start(service.name, [*argv, service.app], env)
+    child = group.start(name, [*argv, app], env, log_path)
     child.wait_until(
-        lambda: http_status(f"http://127.0.0.1:{binds[0]}/readyz") == 200, "ready", timeout=60
+        lambda: http_status(f"http://127.0.0.1:{binds[0]}{ready_path}") == 200, "ready", timeout=60
     )
     return child
 
@@ -127,7 +135,3 @@ def seed_catalog(group: Group, env: Mapping[str, str]) -> None:
     group.children.remove(child)  # done: not a process to watch or stop
     if code != 0:
         raise RuntimeError(f"seeding failed ({code}):\n{child.output()}")
-
-
-def base_environment() -> dict[str, str]:
-    return dict(os.environ)

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from devstack.processes import Child, Group, free_port, http_status, port_open
+from devstack import stack
+from devstack.processes import Child, Group, free_port
 
 ADMIN_TOKEN = "integration-admin-token"
 REDIS_HINT = "install Redis: apt-get install redis-server, or brew install redis"
@@ -35,21 +36,14 @@ def require_binary(name: str, hint: str) -> str:
 
 
 def start_redis(group: Group, port: int) -> Child:
-    redis_server = require_binary("redis-server", REDIS_HINT)
-    argv = [redis_server, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-            "--appendonly", "no"]  # fmt: skip
-    child = group.start(f"redis:{port}", argv, os.environ)
-    child.wait_until(lambda: port_open(port), "listening")
-    return child
+    require_binary("redis-server", REDIS_HINT)
+    return stack.start_redis(group, port, os.environ, mode="redis-server")
 
 
 def start_dynamodb(group: Group) -> str:
     port = free_port()
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    child = group.start("dynamodb", argv, os.environ)
-    url = f"http://127.0.0.1:{port}"
-    child.wait_until(lambda: http_status(url + "/moto-api/") is not None, "answering")
-    return url
+    stack.start_dynamodb(group, port, os.environ)
+    return f"http://127.0.0.1:{port}"
 
 
 def service_env(dynamodb_url: str, redis_port: int, table: str, **extra: str) -> dict[str, str]:
@@ -64,19 +58,14 @@ def service_env(dynamodb_url: str, redis_port: int, table: str, **extra: str) ->
         "CATALOG_ADMIN_TOKEN": ADMIN_TOKEN,
         "CATALOG_TABLE": table,
         "WEB_CONCURRENCY": "2",
-        "HOST": "127.0.0.1",
         **extra,
     }
 
 
 def start_gunicorn(group: Group, name: str, app: str, env: dict[str, str]) -> tuple[Child, str]:
     port = free_port()
-    argv = [sys.executable, "-m", "gunicorn", "-c", "python:emporium.gunicorn_conf",
-            "--bind", f"127.0.0.1:{port}", app]  # fmt: skip
-    child = group.start(name, argv, env)
-    url = f"http://127.0.0.1:{port}"
-    child.wait_until(lambda: http_status(url + "/readyz") == 200, "ready", timeout=60)
-    return child, url
+    child = stack.start_gunicorn(group, name, app, [port], env)
+    return child, f"http://127.0.0.1:{port}"
 
 
 def seed(env: dict[str, str]) -> str:
@@ -134,9 +123,9 @@ def _catalog_stack(dynamodb_url: str, table: str) -> Iterator[CatalogStack]:
         env = service_env(dynamodb_url, redis_port, table)
         seed(env)
         catalog, url = start_gunicorn(group, "catalog", "catalog.app:create_app()", env)
-        stack = CatalogStack(url, env, redis_port, group, redis, catalog)
-        with stack.http:
-            yield stack
+        catalog_stack = CatalogStack(url, env, redis_port, group, redis, catalog)
+        with catalog_stack.http:
+            yield catalog_stack
 
 
 @pytest.fixture(scope="session")
