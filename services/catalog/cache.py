@@ -97,7 +97,10 @@ class ReadThroughCache:
         if self.client.set(lock_key, token, nx=True, px=self.lock_ms):
             value = load()
             ttl_ms = int(ttl * 1000 * random.uniform(0.9, 1.1))  # noqa: S311 - jitter, not crypto
-            self._fill(keys=[key, lock_key], args=[token, value, ttl_ms])
+            try:
+                self._fill(keys=[key, lock_key], args=[token, value, ttl_ms])
+            except redis.RedisError as error:
+                self._mark_down(error)  # the value is loaded: serve it, uncached
             return value
         deadline = time.monotonic() + self.wait_ms / 1000
         while time.monotonic() < deadline:
@@ -127,6 +130,11 @@ class ReadThroughCache:
         if bump:
             pipe.incr(self.key("generation"))
         pipe.execute()
+
+    @property
+    def undelivered(self) -> int:
+        """How many invalidations wait for Redis to come back (kept in this process only)."""
+        return len(self._pending) + int(self._pending_bump)
 
     def _usable(self) -> bool:
         if time.monotonic() < self._down_until:

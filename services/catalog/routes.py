@@ -39,7 +39,7 @@ api = Api(
 )
 
 _ID = re.compile(PRODUCT_ID)
-_ETAG = re.compile(r'(?:W/)?"([1-9][0-9]{0,9})"')
+_ETAG = re.compile(r'"([1-9][0-9]{0,9})"')  # If-Match compares strongly: no W/ tags
 _MISSING = b""  # the cached answer for a product that does not exist
 
 
@@ -154,13 +154,18 @@ def list_categories() -> Response:
 
 # Admin writes. Each needs the bearer token; replace and delete need If-Match with the version.
 
-_IF_MATCH = {"If-Match": 'The version read, as an ETag: "3". A stale one is 412.'}
+_IF_MATCH = {
+    "If-Match": 'The version read, as its ETag ("3"); a stale one is 412. * means any version.'
+}
 
 
-def _expected_version() -> int:
+def _expected_version() -> int | None:
+    """The version the caller read, or None for `If-Match: *` (whatever version is current)."""
     header = request.headers.get("If-Match")
     if header is None:
         raise Problem(428, 'Send If-Match with the version you read, e.g. If-Match: "3".')
+    if header.strip() == "*":
+        return None
     match = _ETAG.fullmatch(header.strip())
     if match is None:
         raise Problem(

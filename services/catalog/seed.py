@@ -45,9 +45,20 @@ def seed() -> tuple[int, int]:
             pass
         if number % 10 == 0 or number == total:
             print(f"seed: products {number}/{total}", file=sys.stderr, flush=True)
-    if added or added_categories:
-        cache.invalidate([cache.key("product", product_id) for product_id in added])
+    # Every run invalidates every seeded entry, so a run after a failed invalidation heals it.
+    cache.invalidate([cache.key("product", raw["id"]) for raw in data["products"]])
+    if cache.undelivered:
+        # The process ends here, and its undelivered invalidations with it.
+        raise CacheNotInvalidatedError(
+            "the data is loaded, but Redis did not take the cache invalidation: reads may "
+            "serve the catalog as cached before seeding until the entries expire; run the "
+            "seed again once Redis answers"
+        )
     return added_categories, len(added)
+
+
+class CacheNotInvalidatedError(RuntimeError):
+    pass
 
 
 def main() -> int:
@@ -56,6 +67,9 @@ def main() -> int:
     except ConfigError as error:
         print(f"seed: {error}", file=sys.stderr)
         return 2
+    except CacheNotInvalidatedError as error:
+        print(f"seed: {error}", file=sys.stderr)
+        return 1
     print(f"seed: added {categories} categories and {products} products (the rest were there)")
     return 0
 

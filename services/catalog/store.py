@@ -249,10 +249,15 @@ class CatalogStore:
             raise UnknownCategoryError(write.category)
         return self._as_product(product_id, write, 1)
 
-    def replace_product(self, product_id: str, write: ProductWrite, expected: int) -> Product:
+    def replace_product(
+        self, product_id: str, write: ProductWrite, expected: int | None
+    ) -> Product:
+        """Replace the product if its version is still `expected` (None: the current one)."""
         current = self.get_product(product_id)
         if current is None:
             raise NotFoundError(product_id)
+        if expected is None:
+            expected = current.version
         if current.version != expected:
             raise StaleVersionError(current.version)
         put: TransactWriteItemTypeDef = {
@@ -273,10 +278,12 @@ class CatalogStore:
             raise UnknownCategoryError(write.category)
         return self._as_product(product_id, write, expected + 1)
 
-    def delete_product(self, product_id: str, expected: int) -> Product:
+    def delete_product(self, product_id: str, expected: int | None) -> Product:
         current = self.get_product(product_id)
         if current is None:
             raise NotFoundError(product_id)
+        if expected is None:
+            expected = current.version
         if current.version != expected:
             raise StaleVersionError(current.version)
         delete: TransactWriteItemTypeDef = {

@@ -166,7 +166,9 @@ class Api:
                 if secured:
                     require_bearer_token()
                 if query is not None:
-                    kwargs["query"] = _parse(query, request.args.to_dict(), "query")
+                    # An empty value (`?category=`) means the parameter is absent.
+                    args = {key: value for key, value in request.args.items() if value != ""}
+                    kwargs["query"] = _parse(query, args, "query")
                 if body is not None:
                     kwargs["body"] = _parse(body, _json_body(), "body")
                 result = view(**kwargs)

@@ -98,14 +98,16 @@ class Env:
     def url(self, name: str, default: str | None = None, *, schemes: tuple[str, ...]) -> str:
         var, value = self._required(name, default)
         parts = urlsplit(value)
+        # A URL may carry a password: the message shows it without one.
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
         if parts.scheme not in schemes or not parts.hostname:
             raise ConfigError(
-                f"{var}={value!r} is malformed: expected a URL like {schemes[0]}://host:port"
+                f"{var}={shown!r} is malformed: expected a URL like {schemes[0]}://host:port"
             )
         try:
-            parts.port  # noqa: B018 - raises on a non-numeric port
+            parts.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
         except ValueError:
-            raise ConfigError(f"{var}={value!r} is malformed: the port is not a number") from None
+            raise ConfigError(f"{var}={shown!r} is malformed: the port is not valid") from None
         return value
 
 

@@ -60,7 +60,8 @@ def dynamodb_client(settings: DynamoDBSettings) -> DynamoDBClient:
         region_name=settings.region,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
-        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        # total_max_attempts counts the first try too; botocore's max_attempts counts only retries.
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         max_pool_connections=32,
     )
     # A session of its own: boto3's default session is not safe to share across threads.

@@ -7,7 +7,10 @@ reads a counter before and after what it exercises and asserts on the difference
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import fakeredis
 import pytest
@@ -15,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from moto import mock_aws
 from prometheus_client import REGISTRY
+from werkzeug.test import TestResponse
 
 import catalog.app
 import catalog.seed
@@ -33,8 +37,7 @@ _AWS_REDIRECTS = (
 )
 
 
-@pytest.fixture
-def environ() -> dict[str, str]:
+def catalog_environ() -> dict[str, str]:
     """The settings the catalog app is built from."""
     return {
         "CATALOG_ADMIN_TOKEN": ADMIN_TOKEN,
@@ -43,6 +46,41 @@ def environ() -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "DYNAMODB_CREATE_TABLES": "true",
     }
+
+
+def _keep_boto3_on_moto(patch: pytest.MonkeyPatch) -> None:
+    for name in _AWS_REDIRECTS:
+        patch.delenv(name, raising=False)
+
+
+def _connect_to(patch: pytest.MonkeyPatch, server: fakeredis.FakeServer) -> None:
+    def connect(*_args: object, **_kwargs: object) -> fakeredis.FakeRedis:
+        return fakeredis.FakeRedis(server=server)
+
+    patch.setattr(catalog.app, "redis_client", connect)
+    patch.setattr(catalog.seed, "redis_client", connect)
+
+
+def _export(patch: pytest.MonkeyPatch, environ: dict[str, str]) -> None:
+    for name, value in environ.items():
+        patch.setenv(name, value)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_dynamodb_client_per_settings() -> Iterator[None]:
+    """Make each DynamoDB client once per distinct settings rather than once per app.
+
+    A new client loads botocore's service model, most of the time it takes to build an app;
+    moto's mock intercepts the calls of a client whenever it was made.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(catalog.app, "dynamodb_client", functools.cache(catalog.app.dynamodb_client))
+        yield
+
+
+@pytest.fixture
+def environ() -> dict[str, str]:
+    return catalog_environ()
 
 
 @pytest.fixture
@@ -54,8 +92,7 @@ def admin() -> dict[str, str]:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """An in-memory DynamoDB, empty at the start of every test."""
-    for name in _AWS_REDIRECTS:
-        monkeypatch.delenv(name, raising=False)
+    _keep_boto3_on_moto(monkeypatch)
     with mock_aws():
         yield
 
@@ -69,12 +106,7 @@ def redis_server() -> fakeredis.FakeServer:
 @pytest.fixture
 def fake_redis(monkeypatch: pytest.MonkeyPatch, redis_server: fakeredis.FakeServer) -> None:
     """Make the app and the seed tool connect to `redis_server`."""
-
-    def connect(*_args: object, **_kwargs: object) -> fakeredis.FakeRedis:
-        return fakeredis.FakeRedis(server=redis_server)
-
-    monkeypatch.setattr(catalog.app, "redis_client", connect)
-    monkeypatch.setattr(catalog.seed, "redis_client", connect)
+    _connect_to(monkeypatch, redis_server)
 
 
 @pytest.fixture
@@ -100,15 +132,32 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def seed_environ(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> None:
     """`catalog.seed.seed()` reads the process environment, like the command-line tool."""
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
+    _export(monkeypatch, environ)
 
 
 @pytest.fixture
 def seeded(app: Flask, seed_environ: None) -> Flask:
-    """The app, with the seed catalog loaded into its table."""
+    """The app, with the seed catalog loaded into its own table and Redis."""
     seed()
     return app
+
+
+@pytest.fixture(scope="class")
+def shared_seeded_app() -> Iterator[Flask]:
+    """One app with the seed catalog shared by the tests of a class, which must not change it.
+
+    Seeding takes about half a second; tests that only read (or whose writes are rejected)
+    share this app instead of each seeding their own like `seeded`. The tests of the class
+    run one after the other, so no other test's DynamoDB mock is active meanwhile.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        _keep_boto3_on_moto(patch)
+        _connect_to(patch, fakeredis.FakeServer())
+        _export(patch, catalog_environ())
+        with mock_aws():
+            app = create_app(catalog_environ())
+            seed()
+            yield app
 
 
 class Counter:
@@ -161,3 +210,21 @@ def counter() -> Callable[..., Counter]:
         return Counter(name, labels)
 
     return start
+
+
+def check_problem(response: TestResponse, status: int) -> dict[str, Any]:
+    """Check `response` is an RFC 9457 problem document of `status`, and return it."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    document: dict[str, Any] = json.loads(response.get_data(as_text=True))
+    assert document["status"] == status
+    assert document["title"]
+    assert document["detail"]
+    assert document["instance"] == response.request.path
+    return document
+
+
+@pytest.fixture
+def problem() -> Callable[[TestResponse, int], dict[str, Any]]:
+    """`problem(response, 404)` checks the response is a problem document and returns it."""
+    return check_problem

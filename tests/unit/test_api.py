@@ -1,0 +1,291 @@
+"""The shared API layer, seen through the catalog: its OpenAPI document, request validation,
+and errors as problem documents."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from openapi_spec_validator import validate
+
+PRODUCTS = "/api/catalog/products"
+
+Problem = Callable[..., dict[str, Any]]
+
+
+def new_product(**changes: Any) -> dict[str, Any]:
+    product: dict[str, Any] = {
+        "name": "Enamel Mug",
+        "category": "kitchen",
+        "price": {"amount": 1299, "currency": "USD"},
+    }
+    return {**product, **changes}
+
+
+def locations(document: dict[str, Any]) -> set[str]:
+    return {error["location"] for error in document["errors"]}
+
+
+# The OpenAPI document
+
+
+@pytest.fixture
+def document(client: FlaskClient) -> dict[str, Any]:
+    response = client.get("/api/catalog/openapi.json")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            yield path, method, operation
+
+
+def references(node: object) -> Iterator[str]:
+    """Every `$ref` anywhere under `node`."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from references(item)
+
+
+def test_the_document_is_openapi_3_1(document: dict[str, Any]) -> None:
+    assert document["openapi"] == "3.1.0"
+    assert document["info"]["title"]
+    assert document["info"]["version"] == "1.0.0"
+
+
+def test_the_document_is_a_valid_openapi_document(document: dict[str, Any]) -> None:
+    validate(document)
+
+
+def test_every_catalog_route_is_documented_with_its_methods(
+    app: Flask, document: dict[str, Any]
+) -> None:
+    routed: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("catalog.") and rule.endpoint != "catalog.openapi":
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+            routed.setdefault(path, set()).update((rule.methods or set()) - {"HEAD", "OPTIONS"})
+    documented = {
+        path: {method.upper() for method in methods} for path, methods in document["paths"].items()
+    }
+    assert documented == routed
+    assert documented == {
+        "/api/catalog/products": {"GET", "POST"},
+        "/api/catalog/products/{product_id}": {"GET", "PUT", "DELETE"},
+        "/api/catalog/categories": {"GET"},
+    }
+
+
+def test_every_reference_resolves_to_a_component_schema(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    found = set(references(document))
+    assert "#/components/schemas/Product" in found
+    assert "#/components/schemas/Money" in found  # nested inside Product
+    for reference in found:
+        prefix, _, name = reference.rpartition("/")
+        assert prefix == "#/components/schemas", reference
+        assert name in schemas, reference
+
+
+def is_problem_response(document: dict[str, Any], response: dict[str, Any]) -> bool:
+    """True when `response` is documented as an application/problem+json Problem."""
+    content = response.get("content", {})
+    if list(content) != ["application/problem+json"]:
+        return False
+    reference = content["application/problem+json"]["schema"]["$ref"]
+    schema = document["components"]["schemas"][reference.rpartition("/")[2]]
+    required = {"type", "title", "status", "detail"}
+    return schema["title"] == "Problem" and required <= set(schema["required"])
+
+
+def test_every_operation_has_a_default_problem_response(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        default = operation["responses"].get("default")
+        assert default is not None, (method, path)
+        assert is_problem_response(document, default), (method, path)
+
+
+def test_every_documented_error_status_is_a_problem_document(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        for status, response in operation["responses"].items():
+            if status != "default" and int(status) >= 400:
+                assert is_problem_response(document, response), (method, path, status)
+
+
+def test_writes_require_the_admin_token_and_reads_do_not(document: dict[str, Any]) -> None:
+    scheme = document["components"]["securitySchemes"]["adminToken"]
+    assert scheme == {"type": "http", "scheme": "bearer"}
+    for path, method, operation in operations(document):
+        if method == "get":
+            assert "security" not in operation, path
+        else:
+            assert operation["security"] == [{"adminToken": []}], (method, path)
+            assert {"401", "403"} <= operation["responses"].keys(), (method, path)
+
+
+def test_query_parameters_are_never_null(document: dict[str, Any]) -> None:
+    parameters = document["paths"][PRODUCTS]["get"]["parameters"]
+    query = {parameter["name"]: parameter for parameter in parameters if parameter["in"] == "query"}
+    assert set(query) == {"category", "limit", "cursor"}
+    for name, parameter in query.items():
+        assert parameter["required"] is False, name
+        assert "null" not in json.dumps(parameter["schema"]), name
+    assert query["limit"]["schema"]["type"] == "integer"
+    assert query["limit"]["schema"]["default"] == 20
+
+
+def test_path_parameters_carry_their_pattern(document: dict[str, Any]) -> None:
+    for method, operation in document["paths"][f"{PRODUCTS}/{{product_id}}"].items():
+        (parameter,) = [p for p in operation["parameters"] if p["in"] == "path"]
+        assert parameter["name"] == "product_id", method
+        assert parameter["required"] is True, method
+        assert re.fullmatch(parameter["schema"]["pattern"], "cast-iron-skillet"), method
+        assert not re.fullmatch(parameter["schema"]["pattern"], "UPPER"), method
+
+
+def test_conditional_writes_document_if_match(document: dict[str, Any]) -> None:
+    for method in ("put", "delete"):
+        operation = document["paths"][f"{PRODUCTS}/{{product_id}}"][method]
+        headers = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
+        assert headers == ["If-Match"], method
+        assert {"412", "428"} <= operation["responses"].keys(), method
+
+
+# Request validation
+
+
+@pytest.mark.parametrize("limit", ["true", "1.5", "ten"])
+def test_a_query_parameter_of_the_wrong_type_is_a_422(
+    client: FlaskClient, problem: Problem, limit: str
+) -> None:
+    document = problem(client.get(PRODUCTS, query_string={"limit": limit}), 422)
+    assert document["type"].endswith("/validation-error")
+    assert locations(document) == {"query.limit"}
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        pytest.param("1299", id="string"),
+        pytest.param(12.99, id="float"),
+        pytest.param(1299.0, id="whole-float"),
+        pytest.param(True, id="bool"),
+    ],
+)
+def test_a_price_amount_that_is_not_an_integer_is_a_422(
+    client: FlaskClient, admin: dict[str, str], problem: Problem, amount: object
+) -> None:
+    body = new_product(price={"amount": amount, "currency": "USD"})
+    document = problem(client.post(PRODUCTS, json=body, headers=admin), 422)
+    assert locations(document) == {"body.price.amount"}
+
+
+def test_an_unknown_body_field_is_a_422(
+    client: FlaskClient, admin: dict[str, str], problem: Problem
+) -> None:
+    document = problem(client.post(PRODUCTS, json=new_product(colour="red"), headers=admin), 422)
+    assert locations(document) == {"body.colour"}
+
+
+def test_missing_body_fields_are_each_named(
+    client: FlaskClient, admin: dict[str, str], problem: Problem
+) -> None:
+    document = problem(client.post(PRODUCTS, json={}, headers=admin), 422)
+    assert locations(document) == {"body.name", "body.category", "body.price"}
+    assert all(error["message"] for error in document["errors"])
+
+
+def test_a_body_that_is_not_an_object_is_a_422(
+    client: FlaskClient, admin: dict[str, str], problem: Problem
+) -> None:
+    document = problem(client.post(PRODUCTS, json=[new_product()], headers=admin), 422)
+    assert locations(document) == {"body"}
+
+
+def test_a_body_that_is_not_json_is_a_415(
+    client: FlaskClient, admin: dict[str, str], problem: Problem
+) -> None:
+    response = client.post(
+        PRODUCTS, data=json.dumps(new_product()), content_type="text/plain", headers=admin
+    )
+    problem(response, 415)
+
+
+def test_malformed_json_is_a_400(
+    client: FlaskClient, admin: dict[str, str], problem: Problem
+) -> None:
+    response = client.post(
+        PRODUCTS, data='{"name": "Mug",', content_type="application/json", headers=admin
+    )
+    assert problem(response, 400)["type"].endswith("/malformed-json")
+
+
+def test_a_body_larger_than_max_body_bytes_is_a_413(
+    make_app: Callable[..., Flask], admin: dict[str, str], problem: Problem
+) -> None:
+    client = make_app(MAX_BODY_BYTES="2048").test_client()
+    body = json.dumps(new_product(description="x" * 1990))
+    assert len(body) > 2048
+    response = client.post(PRODUCTS, data=body, content_type="application/json", headers=admin)
+    problem(response, 413)
+
+
+def test_a_body_within_max_body_bytes_is_accepted(
+    make_app: Callable[..., Flask], admin: dict[str, str]
+) -> None:
+    app = make_app(MAX_BODY_BYTES="2048")
+    app.extensions["catalog"].store.put_category("kitchen", "Kitchen")
+    client = app.test_client()
+    body = json.dumps(new_product(description="x" * 1900))
+    assert len(body) <= 2048
+    response = client.post(PRODUCTS, data=body, content_type="application/json", headers=admin)
+    assert response.status_code == 201
+
+
+# Errors are problem documents, never HTML or stack traces
+
+
+def test_an_unknown_path_is_a_404_problem(client: FlaskClient, problem: Problem) -> None:
+    response = client.get("/api/catalog/nothing-here")
+    problem(response, 404)
+    assert b"<html" not in response.data.lower()
+
+
+def test_a_method_not_allowed_is_a_405_problem_with_allow(
+    client: FlaskClient, problem: Problem
+) -> None:
+    response = client.patch(PRODUCTS, json={})
+    problem(response, 405)
+    assert {"GET", "POST"} <= {method.strip() for method in response.headers["Allow"].split(",")}
+    assert b"<html" not in response.data.lower()
+
+
+def test_an_unexpected_exception_is_a_500_problem_without_details(
+    app: Flask, problem: Problem
+) -> None:
+    def explode() -> str:
+        raise RuntimeError("connection to db-primary:5432 failed, password=hunter2")
+
+    app.add_url_rule("/explode", "explode", explode)
+    response = app.test_client().get("/explode")
+    document = problem(response, 500)
+    body = response.get_data(as_text=True)
+    assert "hunter2" not in body
+    assert "RuntimeError" not in body
+    assert "Traceback" not in body
+    assert set(document) == {"type", "title", "status", "detail", "instance"}

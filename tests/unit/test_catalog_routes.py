@@ -1,0 +1,611 @@
+"""The catalog's HTTP API on the seed catalog: listing, reading, admin writes and the cache.
+
+Tests in the `OnTheSeedCatalog` classes share one seeded app and must leave it as it is; the
+module-level tests change the catalog, each on a freshly seeded app of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from importlib.resources import files
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from catalog.store import CatalogStore
+
+PRODUCTS = "/api/catalog/products"
+CATEGORIES = "/api/catalog/categories"
+SEED = json.loads(files("catalog").joinpath("seed_data.json").read_text())
+SEED_PRODUCTS = {product["id"]: product for product in SEED["products"]}
+PRODUCT_FIELDS = {"id", "name", "description", "category", "price", "imageUrl", "tags", "version"}
+
+Problem = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def client(seeded: Flask) -> FlaskClient:
+    """A client of an app of the test's own, with the seed catalog loaded."""
+    return seeded.test_client()
+
+
+# Helpers
+
+
+def product_url(product_id: str) -> str:
+    return f"{PRODUCTS}/{product_id}"
+
+
+def new_product(**changes: Any) -> dict[str, Any]:
+    product: dict[str, Any] = {
+        "name": "Enamel Mug",
+        "description": "A speckled enamel mug for the campsite.",
+        "category": "kitchen",
+        "price": {"amount": 1299, "currency": "USD"},
+        "imageUrl": "/images/products/enamel-mug.svg",
+        "tags": ["mugs", "camping"],
+    }
+    return {**product, **changes}
+
+
+def with_version(headers: dict[str, str], version: int | str) -> dict[str, str]:
+    return {**headers, "If-Match": f'"{version}"'}
+
+
+def read(client: FlaskClient, product_id: str) -> dict[str, Any]:
+    response = client.get(product_url(product_id))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    product: dict[str, Any] = response.get_json()
+    return product
+
+
+def create(client: FlaskClient, admin: dict[str, str], **changes: Any) -> dict[str, Any]:
+    response = client.post(PRODUCTS, json=new_product(**changes), headers=admin)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    product: dict[str, Any] = response.get_json()
+    return product
+
+
+def replace(
+    client: FlaskClient, admin: dict[str, str], product_id: str, version: int, **changes: Any
+) -> TestResponse:
+    return client.put(
+        product_url(product_id),
+        json=new_product(**changes),
+        headers=with_version(admin, version),
+    )
+
+
+def listing(client: FlaskClient, **query: str | int) -> dict[str, Any]:
+    response = client.get(PRODUCTS, query_string=query)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    page: dict[str, Any] = response.get_json()
+    return page
+
+
+def all_pages(client: FlaskClient, **query: str | int) -> list[dict[str, Any]]:
+    """Follow nextCursor from the first page to the last."""
+    pages = [listing(client, **query)]
+    while pages[-1]["nextCursor"] is not None:
+        assert len(pages) < 100, "the cursors do not come to an end"
+        pages.append(listing(client, **query, cursor=pages[-1]["nextCursor"]))
+    return pages
+
+
+def ids(pages: list[dict[str, Any]]) -> list[str]:
+    return [product["id"] for page in pages for product in page["items"]]
+
+
+def product_counts(client: FlaskClient) -> dict[str, int]:
+    response = client.get(CATEGORIES)
+    assert response.status_code == 200
+    return {category["id"]: category["productCount"] for category in response.get_json()["items"]}
+
+
+def cursor(data: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+# Tests that share one seeded app (`shared_seeded_app`): they only read, or make writes the
+# API rejects and check that nothing changed.
+
+
+class OnTheSeedCatalog:
+    """Its tests share `shared_seeded_app`; seeding an app for each would take seconds."""
+
+    @pytest.fixture
+    def client(self, shared_seeded_app: Flask) -> FlaskClient:
+        return shared_seeded_app.test_client()
+
+
+class TestListing(OnTheSeedCatalog):
+    """Listing products and categories."""
+
+    def test_paging_with_limit_7_returns_every_product_once_in_id_order(
+        self, client: FlaskClient
+    ) -> None:
+        pages = all_pages(client, limit=7)
+        assert ids(pages) == sorted(SEED_PRODUCTS)
+        assert len(SEED_PRODUCTS) == 48
+        assert [len(page["items"]) for page in pages] == [7, 7, 7, 7, 7, 7, 6]
+        assert all(page["nextCursor"] for page in pages[:-1])
+        assert pages[-1]["nextCursor"] is None
+
+    def test_a_listing_that_fits_one_page_has_no_next_cursor(self, client: FlaskClient) -> None:
+        page = listing(client, limit=100)
+        assert len(page["items"]) == 48
+        assert page["nextCursor"] is None
+
+    def test_the_default_page_size_is_20(self, client: FlaskClient) -> None:
+        assert len(listing(client)["items"]) == 20
+
+    def test_a_category_listing_has_only_that_category_and_matches_its_count(
+        self, client: FlaskClient
+    ) -> None:
+        pages = all_pages(client, category="tea-coffee", limit=3)
+        products = [product for page in pages for product in page["items"]]
+        assert {product["category"] for product in products} == {"tea-coffee"}
+        assert ids(pages) == sorted(
+            product_id
+            for product_id, product in SEED_PRODUCTS.items()
+            if product["category"] == "tea-coffee"
+        )
+        assert len(products) == product_counts(client)["tea-coffee"]
+
+    def test_a_page_that_ends_exactly_at_the_last_product_has_no_next_cursor(
+        self, client: FlaskClient
+    ) -> None:
+        count = product_counts(client)["home"]
+        page = listing(client, category="home", limit=count)
+        assert len(page["items"]) == count
+        assert page["nextCursor"] is None
+
+    def test_an_unknown_category_lists_nothing(self, client: FlaskClient) -> None:
+        assert listing(client, category="no-such-category") == {"items": [], "nextCursor": None}
+
+    def test_categories_list_every_seeded_category_with_its_count(
+        self, client: FlaskClient
+    ) -> None:
+        expected: dict[str, int] = {category["id"]: 0 for category in SEED["categories"]}
+        for product in SEED_PRODUCTS.values():
+            expected[product["category"]] += 1
+        assert product_counts(client) == expected
+
+    def test_a_cursor_of_one_category_is_rejected_for_another(
+        self, client: FlaskClient, problem: Problem
+    ) -> None:
+        home_cursor = listing(client, category="home", limit=2)["nextCursor"]
+        response = client.get(PRODUCTS, query_string={"category": "bath", "cursor": home_cursor})
+        assert problem(response, 400)["type"].endswith("/invalid-cursor")
+
+    def test_a_cursor_of_a_category_is_rejected_for_the_whole_catalog(
+        self, client: FlaskClient, problem: Problem
+    ) -> None:
+        home_cursor = listing(client, category="home", limit=2)["nextCursor"]
+        problem(client.get(PRODUCTS, query_string={"cursor": home_cursor}), 400)
+
+    @pytest.mark.parametrize(
+        "garbage",
+        [
+            pytest.param("garbage", id="not-base64-json"),
+            pytest.param("%%%", id="not-base64"),
+            pytest.param(cursor(["bath-towel"]), id="json-not-an-object"),
+            pytest.param(cursor({"category": None}), id="no-after"),
+            pytest.param(cursor({"after": "../../etc", "category": None}), id="after-not-an-id"),
+            pytest.param(cursor({"after": 7, "category": None}), id="after-not-a-string"),
+        ],
+    )
+    def test_a_cursor_this_listing_did_not_issue_is_a_400(
+        self, client: FlaskClient, problem: Problem, garbage: str
+    ) -> None:
+        response = client.get(PRODUCTS, query_string={"cursor": garbage})
+        assert problem(response, 400)["type"].endswith("/invalid-cursor")
+
+    @pytest.mark.parametrize("limit", ["0", "101", "abc"])
+    def test_a_limit_outside_1_to_100_is_a_422(
+        self, client: FlaskClient, problem: Problem, limit: str
+    ) -> None:
+        document = problem(client.get(PRODUCTS, query_string={"limit": limit}), 422)
+        assert [error["location"] for error in document["errors"]] == ["query.limit"]
+
+    def test_a_malformed_category_is_a_422(self, client: FlaskClient, problem: Problem) -> None:
+        document = problem(client.get(PRODUCTS, query_string={"category": "Tea Coffee"}), 422)
+        assert [error["location"] for error in document["errors"]] == ["query.category"]
+
+
+class TestReading(OnTheSeedCatalog):
+    """Reading one product."""
+
+    def test_a_product_has_its_version_as_etag_and_the_documented_shape(
+        self, client: FlaskClient
+    ) -> None:
+        response = client.get(product_url("cast-iron-skillet"))
+        assert response.status_code == 200
+        assert response.mimetype == "application/json"
+        assert response.headers["ETag"] == '"1"'
+        product = response.get_json()
+        assert set(product) == PRODUCT_FIELDS
+        seeded = SEED_PRODUCTS["cast-iron-skillet"]
+        assert product == {**seeded, "version": 1}
+        assert product["price"] == {"amount": seeded["price"]["amount"], "currency": "USD"}
+
+    def test_an_unknown_product_is_a_404_problem(
+        self, client: FlaskClient, problem: Problem
+    ) -> None:
+        document = problem(client.get(product_url("no-such-product")), 404)
+        assert document["type"].endswith("/not-found")
+        assert "no-such-product" in document["detail"]
+
+    def test_an_unknown_product_stays_404_when_read_again(
+        self, client: FlaskClient, problem: Problem
+    ) -> None:
+        problem(client.get(product_url("no-such-product")), 404)
+        problem(client.get(product_url("no-such-product")), 404)
+
+    @pytest.mark.parametrize(
+        "product_id",
+        [
+            pytest.param("CAST-IRON-SKILLET", id="uppercase"),
+            pytest.param("a" * 70, id="70-chars"),
+            pytest.param("-skillet", id="leading-dash"),
+            pytest.param("cast.iron", id="dot"),
+        ],
+    )
+    def test_a_product_id_outside_the_id_pattern_is_a_404(
+        self, client: FlaskClient, problem: Problem, product_id: str
+    ) -> None:
+        problem(client.get(product_url(product_id)), 404)
+
+
+class TestRejectedWrites(OnTheSeedCatalog):
+    """Writes the API refuses leave the catalog as it was."""
+
+    def test_a_write_without_a_token_is_401_with_www_authenticate(
+        self, client: FlaskClient, problem: Problem
+    ) -> None:
+        response = client.post(PRODUCTS, json=new_product())
+        problem(response, 401)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+    def test_a_write_with_another_auth_scheme_is_401(
+        self, client: FlaskClient, problem: Problem
+    ) -> None:
+        response = client.post(
+            PRODUCTS, json=new_product(), headers={"Authorization": "Basic YTpi"}
+        )
+        problem(response, 401)
+
+    def test_a_write_with_a_wrong_token_is_403(
+        self, client: FlaskClient, problem: Problem, admin: dict[str, str]
+    ) -> None:
+        headers = {"Authorization": admin["Authorization"] + "-wrong"}
+        problem(client.post(PRODUCTS, json=new_product(), headers=headers), 403)
+        assert len(listing(client, limit=100)["items"]) == 48
+
+    @pytest.mark.parametrize("method", ["put", "delete"])
+    def test_replace_and_delete_need_the_token_too(
+        self, client: FlaskClient, problem: Problem, method: str
+    ) -> None:
+        send = getattr(client, method)
+        response = send(
+            product_url("cast-iron-skillet"), json=new_product(), headers={"If-Match": '"1"'}
+        )
+        problem(response, 401)
+        assert read(client, "cast-iron-skillet")["version"] == 1
+
+    def test_create_in_an_unknown_category_is_a_422_and_adds_nothing(
+        self, client: FlaskClient, admin: dict[str, str], problem: Problem
+    ) -> None:
+        before = product_counts(client)
+        response = client.post(PRODUCTS, json=new_product(category="garage"), headers=admin)
+        assert problem(response, 422)["type"].endswith("/unknown-category")
+        assert product_counts(client) == before
+        assert len(listing(client, limit=100)["items"]) == 48
+
+    def test_replace_without_if_match_is_428(
+        self, client: FlaskClient, admin: dict[str, str], problem: Problem
+    ) -> None:
+        response = client.put(product_url("cast-iron-skillet"), json=new_product(), headers=admin)
+        problem(response, 428)
+        assert read(client, "cast-iron-skillet")["version"] == 1
+
+    def test_replace_with_a_version_never_issued_is_412_and_changes_nothing(
+        self, client: FlaskClient, admin: dict[str, str], problem: Problem
+    ) -> None:
+        original = read(client, "cast-iron-skillet")
+        problem(replace(client, admin, "cast-iron-skillet", 7, name="Renamed"), 412)
+        assert read(client, "cast-iron-skillet") == original
+
+    @pytest.mark.parametrize("if_match", ["1", '"0"', '"abc"', 'W/"1"'])
+    def test_replace_with_an_if_match_that_is_not_a_version_is_412(
+        self, client: FlaskClient, admin: dict[str, str], problem: Problem, if_match: str
+    ) -> None:
+        response = client.put(
+            product_url("cast-iron-skillet"),
+            json=new_product(),
+            headers={**admin, "If-Match": if_match},
+        )
+        problem(response, 412)
+        assert read(client, "cast-iron-skillet")["version"] == 1
+
+    def test_replace_of_an_unknown_product_is_404(
+        self, client: FlaskClient, admin: dict[str, str], problem: Problem
+    ) -> None:
+        problem(replace(client, admin, "no-such-product", 1), 404)
+
+    def test_replace_into_an_unknown_category_is_422_and_changes_nothing(
+        self, client: FlaskClient, admin: dict[str, str], problem: Problem
+    ) -> None:
+        before = product_counts(client)
+        original = read(client, "cast-iron-skillet")
+        response = replace(client, admin, "cast-iron-skillet", 1, category="garage")
+        assert problem(response, 422)["type"].endswith("/unknown-category")
+        assert read(client, "cast-iron-skillet") == original
+        assert product_counts(client) == before
+
+    def test_delete_with_a_stale_version_is_412_and_keeps_the_product(
+        self, client: FlaskClient, admin: dict[str, str], problem: Problem
+    ) -> None:
+        response = client.delete(product_url("cast-iron-skillet"), headers=with_version(admin, 2))
+        assert problem(response, 412)["currentVersion"] == 1
+        assert read(client, "cast-iron-skillet")["version"] == 1
+
+    def test_delete_without_if_match_is_428(
+        self, client: FlaskClient, admin: dict[str, str], problem: Problem
+    ) -> None:
+        problem(client.delete(product_url("cast-iron-skillet"), headers=admin), 428)
+        assert read(client, "cast-iron-skillet")["version"] == 1
+
+    def test_delete_of_an_unknown_product_is_404(
+        self, client: FlaskClient, admin: dict[str, str], problem: Problem
+    ) -> None:
+        problem(client.delete(product_url("no-such-product"), headers=with_version(admin, 1)), 404)
+
+
+# Successful writes, each test on a freshly seeded app of its own (`seeded`).
+
+
+def test_create_answers_201_with_location_etag_and_version_1(
+    client: FlaskClient, admin: dict[str, str]
+) -> None:
+    response = client.post(PRODUCTS, json=new_product(), headers=admin)
+    assert response.status_code == 201
+    created = response.get_json()
+    assert created == {**new_product(), "id": created["id"], "version": 1}
+    assert response.headers["ETag"] == '"1"'
+    assert response.headers["Location"] == product_url(created["id"])
+    assert client.get(response.headers["Location"]).get_json() == created
+
+
+def test_if_match_star_replaces_and_deletes_whatever_version_is_current(
+    client: FlaskClient, admin: dict[str, str]
+) -> None:
+    replace(client, admin, "cast-iron-skillet", 1, name="Skillet v2")
+    any_version = {**admin, "If-Match": "*"}
+    response = client.put(
+        product_url("cast-iron-skillet"), json=new_product(name="Skillet v3"), headers=any_version
+    )
+    assert response.status_code == 200
+    assert response.get_json()["version"] == 3
+    assert client.delete(product_url("cast-iron-skillet"), headers=any_version).status_code == 204
+    assert client.get(product_url("cast-iron-skillet")).status_code == 404
+
+
+def test_create_fills_in_the_optional_fields(client: FlaskClient, admin: dict[str, str]) -> None:
+    body = {"name": "Plain Mug", "category": "kitchen", "price": {"amount": 0, "currency": "USD"}}
+    response = client.post(PRODUCTS, json=body, headers=admin)
+    assert response.status_code == 201
+    created = response.get_json()
+    assert created == {
+        **body,
+        "id": created["id"],
+        "description": "",
+        "imageUrl": "",
+        "tags": [],
+        "version": 1,
+    }
+
+
+def test_create_counts_the_product_in_its_category(
+    client: FlaskClient, admin: dict[str, str]
+) -> None:
+    before = product_counts(client)
+    create(client, admin, category="bath")
+    assert product_counts(client) == {**before, "bath": before["bath"] + 1}
+
+
+def test_replace_with_a_stale_version_is_412_and_changes_nothing(
+    client: FlaskClient, admin: dict[str, str], problem: Problem
+) -> None:
+    original = read(client, "cast-iron-skillet")
+    updated = replace(client, admin, "cast-iron-skillet", 1, name="Skillet v2")
+    assert updated.status_code == 200
+
+    stale = replace(client, admin, "cast-iron-skillet", 1, name="Skillet from a stale read")
+    document = problem(stale, 412)
+    assert document["type"].endswith("/stale-version")
+    assert document["currentVersion"] == 2
+    current = read(client, "cast-iron-skillet")
+    assert current["name"] == "Skillet v2"
+    assert current["version"] == 2
+    assert original["name"] != current["name"]
+
+
+def test_replace_with_the_current_version_answers_the_new_version(
+    client: FlaskClient, admin: dict[str, str]
+) -> None:
+    response = replace(client, admin, "cast-iron-skillet", 1, name="Skillet, 12 in")
+    assert response.status_code == 200
+    assert response.headers["ETag"] == '"2"'
+    replaced = response.get_json()
+    assert replaced == {
+        **new_product(name="Skillet, 12 in"),
+        "id": "cast-iron-skillet",
+        "version": 2,
+    }
+    assert read(client, "cast-iron-skillet") == replaced
+
+
+def test_replace_into_another_category_moves_its_count(
+    client: FlaskClient, admin: dict[str, str]
+) -> None:
+    before = product_counts(client)
+    assert SEED_PRODUCTS["cast-iron-skillet"]["category"] == "kitchen"
+    response = replace(client, admin, "cast-iron-skillet", 1, category="outdoors")
+    assert response.status_code == 200
+    assert product_counts(client) == {
+        **before,
+        "kitchen": before["kitchen"] - 1,
+        "outdoors": before["outdoors"] + 1,
+    }
+    assert "cast-iron-skillet" in ids(all_pages(client, category="outdoors", limit=100))
+    assert "cast-iron-skillet" not in ids(all_pages(client, category="kitchen", limit=100))
+
+
+def test_delete_with_the_current_version_removes_the_product(
+    client: FlaskClient, admin: dict[str, str], problem: Problem
+) -> None:
+    before = product_counts(client)
+    response = client.delete(product_url("cast-iron-skillet"), headers=with_version(admin, 1))
+    assert response.status_code == 204
+    assert response.data == b""
+    problem(client.get(product_url("cast-iron-skillet")), 404)
+    assert product_counts(client) == {**before, "kitchen": before["kitchen"] - 1}
+    assert "cast-iron-skillet" not in ids(all_pages(client, limit=100))
+
+
+def test_a_created_product_can_be_replaced_and_deleted(
+    client: FlaskClient, admin: dict[str, str], problem: Problem
+) -> None:
+    created = create(client, admin)
+    url = product_url(created["id"])
+    assert replace(client, admin, created["id"], 1, name="Mug, large").status_code == 200
+    assert client.delete(url, headers=with_version(admin, 2)).status_code == 204
+    problem(client.get(url), 404)
+
+
+@pytest.fixture
+def read_before_the_other_write(
+    seeded: Flask, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], AbstractContextManager[None]]:
+    """Within the block, the store reads a product as it was before the write made in it.
+
+    This is how a write that loses a race looks: it read the version the caller sent, then
+    another write committed before its own.
+    """
+
+    @contextmanager
+    def stale(product_id: str) -> Iterator[None]:
+        before = seeded.extensions["catalog"].store.get_product(product_id)
+        with monkeypatch.context() as patch:
+            patch.setattr(CatalogStore, "get_product", lambda _store, _id: before)
+            yield
+
+    return stale
+
+
+def test_a_replace_that_loses_a_race_is_412_not_a_lost_update(
+    client: FlaskClient,
+    admin: dict[str, str],
+    problem: Problem,
+    read_before_the_other_write: Callable[[str], AbstractContextManager[None]],
+) -> None:
+    with read_before_the_other_write("cast-iron-skillet"):
+        other = client.put(
+            product_url("cast-iron-skillet"),
+            json=new_product(name="The other write"),
+            headers=with_version(admin, 1),
+        )
+        assert other.status_code == 200
+        losing = replace(client, admin, "cast-iron-skillet", 1, name="The losing write")
+    assert problem(losing, 412)["type"].endswith("/stale-version")
+    assert read(client, "cast-iron-skillet")["name"] == "The other write"
+
+
+def test_a_delete_that_loses_a_race_is_412_and_keeps_the_product(
+    client: FlaskClient,
+    admin: dict[str, str],
+    problem: Problem,
+    read_before_the_other_write: Callable[[str], AbstractContextManager[None]],
+) -> None:
+    before = product_counts(client)
+    with read_before_the_other_write("cast-iron-skillet"):
+        assert replace(client, admin, "cast-iron-skillet", 1).status_code == 200
+        losing = client.delete(product_url("cast-iron-skillet"), headers=with_version(admin, 1))
+    problem(losing, 412)
+    assert read(client, "cast-iron-skillet")["version"] == 2
+    assert product_counts(client) == before
+
+
+# The cache, observed through cache_lookups_total
+
+
+def test_reading_a_product_twice_is_a_miss_then_a_hit(
+    client: FlaskClient, cache_lookups: Callable[[str], Any]
+) -> None:
+    lookups = cache_lookups("product")
+    first = client.get(product_url("linen-tea-towels"))
+    assert lookups.since() == {"hit": 0, "miss": 1, "error": 0}
+    second = client.get(product_url("linen-tea-towels"))
+    assert lookups.since() == {"hit": 1, "miss": 0, "error": 0}
+    assert second.data == first.data
+    assert second.headers["ETag"] == first.headers["ETag"] == '"1"'
+
+
+def test_a_read_after_a_replace_misses_and_shows_the_new_product(
+    client: FlaskClient, admin: dict[str, str], cache_lookups: Callable[[str], Any]
+) -> None:
+    lookups = cache_lookups("product")
+    read(client, "linen-tea-towels")
+    read(client, "linen-tea-towels")
+    assert lookups.since() == {"hit": 1, "miss": 1, "error": 0}  # the product is cached
+
+    renamed = "Linen Tea Towels, set of 4"
+    assert replace(client, admin, "linen-tea-towels", 1, name=renamed).status_code == 200
+    response = client.get(product_url("linen-tea-towels"))
+    assert lookups.since() == {"hit": 0, "miss": 1, "error": 0}
+    assert response.headers["ETag"] == '"2"'
+    assert response.get_json()["name"] == renamed
+
+
+def test_a_read_after_a_delete_is_404_not_the_cached_product(
+    client: FlaskClient, admin: dict[str, str], problem: Problem
+) -> None:
+    read(client, "linen-tea-towels")
+    assert read(client, "linen-tea-towels")["version"] == 1  # now served from the cache
+    response = client.delete(product_url("linen-tea-towels"), headers=with_version(admin, 1))
+    assert response.status_code == 204
+    problem(client.get(product_url("linen-tea-towels")), 404)
+
+
+def test_a_created_product_is_listed_right_after_the_post(
+    client: FlaskClient, admin: dict[str, str], cache_lookups: Callable[[str], Any]
+) -> None:
+    lookups = cache_lookups("list")
+    listing(client, limit=100)
+    listing(client, limit=100)
+    assert lookups.since() == {"hit": 1, "miss": 1, "error": 0}  # the page is cached
+
+    created = create(client, admin)
+    page = listing(client, limit=100)
+    assert lookups.since() == {"hit": 0, "miss": 1, "error": 0}
+    assert created["id"] in [product["id"] for product in page["items"]]
+    assert len(page["items"]) == 49
+
+
+def test_category_counts_are_fresh_right_after_a_write(
+    client: FlaskClient, admin: dict[str, str], cache_lookups: Callable[[str], Any]
+) -> None:
+    lookups = cache_lookups("categories")
+    before = product_counts(client)
+    assert product_counts(client) == before
+    assert lookups.since() == {"hit": 1, "miss": 1, "error": 0}  # the counts are cached
+
+    create(client, admin, category="home")
+    assert product_counts(client)["home"] == before["home"] + 1

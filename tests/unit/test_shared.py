@@ -1,0 +1,421 @@
+"""What every service gets from the shared library: JSON logs with request and trace ids,
+health and readiness, Prometheus metrics labelled by route, DynamoDB failures as problems,
+and its Redis and DynamoDB clients."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+from botocore.exceptions import ClientError, EndpointConnectionError
+from flask import Flask
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from emporium import health
+from emporium.config import RedisSettings
+from emporium.dynamodb import DynamoDBSettings, PerProcess, dynamodb_client
+from emporium.logs import JsonFormatter
+from emporium.redis import redis_client
+
+LogLines = Callable[[], list[dict[str, Any]]]
+Problem = Callable[..., dict[str, Any]]
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+NEW_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@pytest.fixture
+def log_lines(app: Flask) -> Iterator[LogLines]:
+    """The JSON objects the app's log handler (on stdout) writes from now on, one per line."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h.formatter, JsonFormatter)]
+    assert len(handlers) == 1
+    (handler,) = handlers
+    assert isinstance(handler, logging.StreamHandler)
+    assert handler.stream is sys.stdout
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+
+    def lines() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+    try:
+        yield lines
+    finally:
+        if previous is not None:
+            handler.setStream(previous)
+
+
+@pytest.fixture
+def logging_view(app: Flask) -> Flask:
+    """The app with a route that writes one log line while it serves a request."""
+
+    def view() -> str:
+        logging.getLogger("catalog.test").info("serving", extra={"sku": "cast-iron-skillet"})
+        return "ok"
+
+    app.add_url_rule("/log", "log", view)
+    return app
+
+
+def lines_saying(lines: list[dict[str, Any]], message: str) -> list[dict[str, Any]]:
+    return [line for line in lines if line["message"] == message]
+
+
+# Logs
+
+
+def test_a_log_line_written_while_serving_is_json_with_the_request_and_trace_ids(
+    logging_view: Flask, log_lines: LogLines
+) -> None:
+    response = logging_view.test_client().get(
+        "/log", headers={"X-Request-ID": "req-42", "traceparent": TRACEPARENT}
+    )
+    assert response.status_code == 200
+    (line,) = lines_saying(log_lines(), "serving")
+    assert line["requestId"] == "req-42"
+    assert line["traceId"] == TRACE_ID
+    assert line["level"] == "info"
+    assert line["service"] == "catalog"
+    assert line["logger"] == "catalog.test"
+    assert line["sku"] == "cast-iron-skillet"
+    assert line["time"].endswith("Z")
+
+
+def test_a_request_without_ids_is_logged_with_new_ones(
+    logging_view: Flask, log_lines: LogLines
+) -> None:
+    response = logging_view.test_client().get("/log")
+    (line,) = lines_saying(log_lines(), "serving")
+    assert line["requestId"] == response.headers["X-Request-ID"]
+    assert NEW_ID.fullmatch(line["requestId"])
+    assert NEW_ID.fullmatch(line["traceId"])
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        f"01-{TRACE_ID}-00f067aa0ba902b7-01",  # unknown version
+        f"00-{TRACE_ID.upper()}-00f067aa0ba902b7-01",  # upper case
+        f"00-{TRACE_ID}-01",  # no parent id
+        TRACE_ID,
+    ],
+)
+def test_a_malformed_traceparent_is_replaced_by_a_new_trace_id(
+    logging_view: Flask, log_lines: LogLines, traceparent: str
+) -> None:
+    logging_view.test_client().get("/log", headers={"traceparent": traceparent})
+    (line,) = lines_saying(log_lines(), "serving")
+    assert NEW_ID.fullmatch(line["traceId"])
+    assert line["traceId"] != TRACE_ID
+
+
+def test_a_line_logged_after_the_request_carries_no_ids(
+    logging_view: Flask, log_lines: LogLines
+) -> None:
+    logging_view.test_client().get("/log", headers={"X-Request-ID": "req-42"})
+    logging.getLogger("catalog.test").warning("between requests")
+    (line,) = lines_saying(log_lines(), "between requests")
+    assert "requestId" not in line
+    assert "traceId" not in line
+
+
+def test_an_unexpected_exception_is_logged_with_its_traceback_and_request_id(
+    app: Flask, log_lines: LogLines
+) -> None:
+    def explode() -> str:
+        raise RuntimeError("the disk is on fire")
+
+    app.add_url_rule("/explode", "explode", explode)
+    response = app.test_client().get("/explode", headers={"X-Request-ID": "req-500"})
+    assert response.status_code == 500
+    (line,) = lines_saying(log_lines(), "unhandled error")
+    assert line["level"] == "error"
+    assert line["requestId"] == "req-500"
+    assert "RuntimeError: the disk is on fire" in line["exception"]
+
+
+# Request ids
+
+
+@pytest.mark.parametrize("request_id", ["req-42", "3f2a9c1e.b7:trace_1", "x" * 128])
+def test_a_well_formed_request_id_is_echoed(client: FlaskClient, request_id: str) -> None:
+    response = client.get("/healthz", headers={"X-Request-ID": request_id})
+    assert response.headers["X-Request-ID"] == request_id
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    [
+        pytest.param("has spaces", id="spaces"),
+        pytest.param("x" * 129, id="too-long"),
+        pytest.param("<script>", id="markup"),
+        pytest.param("req/42", id="slash"),
+    ],
+)
+def test_a_malformed_request_id_is_replaced(client: FlaskClient, request_id: str) -> None:
+    response = client.get("/healthz", headers={"X-Request-ID": request_id})
+    assert NEW_ID.fullmatch(response.headers["X-Request-ID"])
+
+
+def test_each_request_without_an_id_gets_a_new_one(client: FlaskClient) -> None:
+    first = client.get("/healthz").headers["X-Request-ID"]
+    second = client.get("/healthz").headers["X-Request-ID"]
+    assert NEW_ID.fullmatch(first)
+    assert first != second
+
+
+def test_error_responses_carry_the_request_id_too(client: FlaskClient) -> None:
+    response = client.get("/no-such-page", headers={"X-Request-ID": "req-404"})
+    assert response.status_code == 404
+    assert response.headers["X-Request-ID"] == "req-404"
+
+
+# Health and readiness
+
+
+@pytest.fixture
+def draining() -> Iterator[None]:
+    """The process has received SIGTERM and is draining."""
+    health.DRAINING.set()
+    try:
+        yield
+    finally:
+        health.DRAINING.clear()
+
+
+def test_healthz_answers_ok(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_readyz_is_ready_when_every_dependency_answers(client: FlaskClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready", "checks": {"dynamodb": "ok", "redis": "ok"}}
+
+
+def test_readyz_is_503_when_dynamodb_fails(
+    app: Flask, client: FlaskClient, problem: Problem
+) -> None:
+    store = app.extensions["catalog"].store
+    store.client().delete_table(TableName=store.table)
+    document = problem(client.get("/readyz"), 503)
+    assert document["checks"] == {"dynamodb": "failing", "redis": "ok"}
+
+
+def test_readyz_stays_ready_but_degraded_when_only_redis_fails(
+    client: FlaskClient, redis_server: fakeredis.FakeServer
+) -> None:
+    redis_server.connected = False
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "status": "ready",
+        "checks": {"dynamodb": "ok", "redis": "degraded"},
+    }
+
+
+def test_readyz_is_503_when_draining(client: FlaskClient, problem: Problem, draining: None) -> None:
+    problem(client.get("/readyz"), 503)
+
+
+def test_healthz_stays_ok_while_draining(client: FlaskClient, draining: None) -> None:
+    assert client.get("/healthz").status_code == 200
+
+
+# Metrics
+
+
+@pytest.fixture
+def single_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Metrics from this process's registry, as outside gunicorn."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+
+def exposed_samples(client: FlaskClient, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of `name` that /metrics exposes, by their sorted labels."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.get_data(as_text=True))
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+@pytest.mark.usefixtures("single_process")
+def test_requests_are_counted_by_route_template_not_raw_path(
+    client: FlaskClient, counter: Callable[..., Any]
+) -> None:
+    route = "/api/catalog/products/<product_id>"
+    served = counter("http_requests_total", method="GET", route=route, status="404")
+    client.get("/api/catalog/products/no-such-product")
+    client.get("/api/catalog/products/another-missing-product")
+    assert served.delta == 2
+
+    samples = exposed_samples(client, "http_requests_total")
+    routes = {dict(labels)["route"] for labels in samples}
+    assert (("method", "GET"), ("route", route), ("status", "404")) in samples
+    assert not any("no-such-product" in r or "another-missing" in r for r in routes)
+
+
+@pytest.mark.usefixtures("single_process")
+def test_unmatched_paths_share_one_route_label(
+    client: FlaskClient, counter: Callable[..., Any]
+) -> None:
+    unmatched = counter("http_requests_total", method="GET", route="<unmatched>", status="404")
+    client.get("/wp-admin/setup.php")
+    client.get("/.env")
+    assert unmatched.delta == 2
+    routes = {dict(labels)["route"] for labels in exposed_samples(client, "http_requests_total")}
+    assert "/wp-admin/setup.php" not in routes
+    assert "/.env" not in routes
+
+
+@pytest.mark.usefixtures("single_process")
+def test_request_latency_is_observed_by_route(
+    client: FlaskClient, counter: Callable[..., Any]
+) -> None:
+    observed = counter(
+        "http_request_duration_seconds_count", method="GET", route="/api/catalog/categories"
+    )
+    client.get("/api/catalog/categories")
+    assert observed.delta == 1
+
+
+# DynamoDB failing
+
+
+class FailingDynamoDB:
+    """A DynamoDB client whose every read fails with `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_item(self, **_request: Any) -> Any:
+        raise self.error
+
+    def query(self, **_request: Any) -> Any:
+        raise self.error
+
+
+def make_dynamodb_fail(app: Flask, error: Exception) -> None:
+    catalog = app.extensions["catalog"]
+    store = dataclasses.replace(catalog.store, client=lambda: FailingDynamoDB(error))
+    app.extensions["catalog"] = dataclasses.replace(catalog, store=store)
+
+
+def client_error(code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": f"{code} secret detail"}}, "GetItem")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(client_error("ProvisionedThroughputExceededException"), id="throttled"),
+        pytest.param(client_error("InternalServerError"), id="internal-error"),
+        pytest.param(
+            EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"),
+            id="unreachable",
+        ),
+    ],
+)
+def test_dynamodb_unavailable_is_a_503_problem_with_retry_after(
+    app: Flask, problem: Problem, error: Exception
+) -> None:
+    make_dynamodb_fail(app, error)
+    response = app.test_client().get("/api/catalog/products/cast-iron-skillet")
+    document = problem(response, 503)
+    assert document["type"].endswith("/dependency-unavailable")
+    assert response.headers["Retry-After"] == "1"
+    assert "secret detail" not in response.get_data(as_text=True)
+
+
+def test_a_dynamodb_error_of_a_malformed_request_is_a_500_problem(
+    app: Flask, problem: Problem
+) -> None:
+    make_dynamodb_fail(app, client_error("ValidationException"))
+    response = app.test_client().get("/api/catalog/products?limit=5")
+    problem(response, 500)
+    assert "Retry-After" not in response.headers
+    assert "secret detail" not in response.get_data(as_text=True)
+
+
+# The clients
+
+
+def test_the_redis_client_is_made_from_its_settings() -> None:
+    settings = RedisSettings(
+        url="rediss://cache.internal:6380/2",
+        auth_token="auth-token-of-redis",
+        socket_timeout=0.25,
+        connect_timeout=0.5,
+        health_check_interval=15,
+    )
+    pool = redis_client(settings, client_name="catalog").connection_pool
+    assert pool.connection_class is redis.SSLConnection  # rediss:// is TLS
+    options = pool.connection_kwargs
+    assert (options["host"], options["port"], options["db"]) == ("cache.internal", 6380, 2)
+    assert options["password"] == "auth-token-of-redis"
+    assert options["socket_timeout"] == 0.25
+    assert options["socket_connect_timeout"] == 0.5
+    assert options["health_check_interval"] == 15
+    assert options["client_name"] == "catalog"
+
+
+def dynamodb_settings(**changes: Any) -> DynamoDBSettings:
+    settings = DynamoDBSettings(
+        region="eu-west-1",
+        endpoint_url="http://localhost:8000",
+        connect_timeout=1.0,
+        read_timeout=2.0,
+        max_attempts=3,
+    )
+    return dataclasses.replace(settings, **changes)
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_dynamodb_client_is_made_from_its_settings() -> None:
+    client = dynamodb_client(dynamodb_settings())
+    assert client.meta.region_name == "eu-west-1"
+    assert client.meta.endpoint_url == "http://localhost:8000"
+    assert client.meta.config.connect_timeout == 1.0
+    assert client.meta.config.read_timeout == 2.0
+    assert client.meta.config.retries["mode"] == "standard"
+
+
+@pytest.mark.usefixtures("aws")
+def test_dynamodb_max_attempts_counts_every_attempt_including_the_first() -> None:
+    client = dynamodb_client(dynamodb_settings(max_attempts=1))
+    assert client.meta.config.retries["total_max_attempts"] == 1
+
+
+def test_a_per_process_value_is_made_once_in_each_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[int] = []
+
+    def make() -> int:
+        made.append(len(made) + 1)
+        return made[-1]
+
+    value = PerProcess(make)
+    assert value.get() == 1
+    assert value.get() == 1
+    monkeypatch.setattr(os, "getpid", lambda: -1)  # as in a worker forked from this process
+    assert value.get() == 2
+    assert value.get() == 2
+    assert made == [1, 2]
