@@ -24,7 +24,7 @@ from typing import cast
 
 import redis
 
-from emporium.metrics import CACHE_LOOKUPS
+from emporium.metrics import cache_lookup
 
 log = logging.getLogger(__name__)
 
@@ -77,19 +77,19 @@ class ReadThroughCache:
     def get_or_load(self, kind: str, key: Callable[[], str], load: Loader, ttl: float) -> bytes:
         """`key` is called only when Redis is usable (it may read the generation)."""
         if not self._usable():
-            CACHE_LOOKUPS.labels(kind, "error").inc()
+            cache_lookup(kind, "error")
             return load()
         try:
             full_key = key()
             cached = self._get(full_key)
             if cached is not None:
-                CACHE_LOOKUPS.labels(kind, "hit").inc()
+                cache_lookup(kind, "hit")
                 return cached
-            CACHE_LOOKUPS.labels(kind, "miss").inc()
+            cache_lookup(kind, "miss")
             return self._fill_or_wait(full_key, load, ttl)
         except redis.RedisError as error:
             self._mark_down(error)
-            CACHE_LOOKUPS.labels(kind, "error").inc()
+            cache_lookup(kind, "error")
             return load()
 
     def _fill_or_wait(self, key: str, load: Loader, ttl: float) -> bytes:

@@ -6,7 +6,9 @@ Settings come from the environment, the chart sets them: `PORT` (8080), `WEB_CON
 (worker processes, 2), `GUNICORN_THREADS` (threads per worker, 4), `GRACEFUL_TIMEOUT` (seconds
 to finish in-flight requests, 20; keep it below the pod's terminationGracePeriodSeconds),
 `SHUTDOWN_DELAY_SECONDS` (how long a worker keeps serving with /readyz failing after SIGTERM,
-0; set it to a few seconds behind a load balancer) and `FORWARDED_ALLOW_IPS`.
+0; set it to a few seconds behind a load balancer), `MAX_REQUESTS` (recycle a worker after
+this many requests, 100000), `REUSE_PORT` (one listening socket per worker, false) and
+`FORWARDED_ALLOW_IPS`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ _env = Env()
 
 bind = [f"{_env.text('HOST', '0.0.0.0')}:{_env.integer('PORT', 8080, min=1, max=65535)}"]  # noqa: S104
 worker_class = "gthread"
+# With REUSE_PORT each worker listens on its own SO_REUSEPORT socket and the kernel spreads new
+# connections evenly; without it, whichever worker wakes first takes them, and a few kept-alive
+# connections can pin all load on one worker. Off by default: on Linux before 5.14 (or without
+# net.ipv4.tcp_migrate_req) connections still queued on a recycled worker's socket are reset.
+reuse_port = _env.flag("REUSE_PORT", False)
 workers = _env.integer("WEB_CONCURRENCY", 2, min=1, max=64)
 threads = _env.integer("GUNICORN_THREADS", 4, min=1, max=256)
 # The app is loaded once in the master: a bad setting stops start-up with one line, and the
@@ -37,8 +44,10 @@ timeout = 30
 graceful_timeout = _env.integer("GRACEFUL_TIMEOUT", 20, min=1)
 # Longer than the ALB's 60 s idle timeout, so the balancer, not gunicorn, closes idle connections.
 keepalive = _env.integer("KEEPALIVE_SECONDS", 65, min=1)
-max_requests = 10_000
-max_requests_jitter = 1_000
+# Recycle a worker after this many requests (plus up to 10% jitter, so workers do not restart
+# together): insurance against slow leaks. 0 turns it off.
+max_requests = _env.integer("MAX_REQUESTS", 100_000, min=0)
+max_requests_jitter = max_requests // 10
 forwarded_allow_ips = _env.text("FORWARDED_ALLOW_IPS", "127.0.0.1")
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - tmpfs heartbeat
 # gunicorn's runtime control socket defaults to one path per user, which two services on one

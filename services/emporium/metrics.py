@@ -8,9 +8,9 @@ aggregates all workers. Without that variable (tests, one process) the default r
 from __future__ import annotations
 
 import os
-import time
+from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -43,17 +43,33 @@ DEAD_LETTERS = Counter("dead_letters_total", "Messages moved to a dead-letter st
 _UNMATCHED = "<unmatched>"  # 404s are one series, not one per path tried
 
 
-def _start_timer() -> None:
-    g.request_started = time.perf_counter()
+# The labelled series, looked up once each: labels() costs more than the update itself, and
+# this runs on every request. Routes are templates, so the set stays small.
+_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
 
-def _observe(response: Response) -> Response:
-    started = g.get("request_started")
-    if started is not None:
-        route = request.url_rule.rule if request.url_rule is not None else _UNMATCHED
-        HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-    return response
+def observe_request(method: str, route: str | None, status: str, seconds: float) -> None:
+    """Record one request; `route` is the matched rule's template (None when nothing matched)."""
+    key = (method, route or _UNMATCHED, status)
+    series = _series.get(key)
+    if series is None:
+        series = _series[key] = (
+            HTTP_LATENCY.labels(method, key[1]),
+            HTTP_REQUESTS.labels(method, key[1], status),
+        )
+    series[0].observe(seconds)
+    series[1].inc()
+
+
+def cache_lookup(cache: str, result: str) -> None:
+    """Count one read-through cache lookup: `result` is hit, miss or error."""
+    counter = _cache_series.get((cache, result))
+    if counter is None:
+        counter = _cache_series[(cache, result)] = CACHE_LOOKUPS.labels(cache, result)
+    counter.inc()
+
+
+_cache_series: dict[tuple[str, str], Any] = {}
 
 
 def _exposition() -> Response:
@@ -66,6 +82,5 @@ def _exposition() -> Response:
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(_start_timer)
-    app.after_request(_observe)
+    """Serve /metrics. Requests are recorded by `emporium.app.RequestTelemetry`."""
     app.add_url_rule("/metrics", "metrics", _exposition)

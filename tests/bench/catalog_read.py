@@ -79,8 +79,12 @@ def main() -> int:
         logs = Path(tmp)
         print(f"[1/4] moto server and redis-server (logs in {logs})", flush=True)
         dynamodb_port, redis_port = free_port(), free_port()
+        # For both servers alike: wrk keeps its connections alive, so which worker accepted
+        # each one would decide a round's figure more than the code does (one worker may hold
+        # them all). REUSE_PORT lets the kernel spread them evenly, and recycling is off so
+        # they are not dealt again mid-run.
         base = {**os.environ, "PYTHONPATH": str(ROOT), "WEB_CONCURRENCY": workers,
-                "GUNICORN_THREADS": threads}  # fmt: skip
+                "GUNICORN_THREADS": threads, "MAX_REQUESTS": "0", "REUSE_PORT": "true"}  # fmt: skip
         start_dynamodb(group, dynamodb_port, base, log_path=str(logs / "dynamodb.log"))
         start_redis(group, redis_port, base, mode="redis-server", log_path=str(logs / "redis.log"))
         env = {
