@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -28,6 +25,7 @@ from catalog.store import (
     UnknownCategoryError,
 )
 from emporium.api import Api
+from emporium.pagination import decode_cursor, encode_cursor
 from emporium.problems import Problem
 
 api = Api(
@@ -65,28 +63,6 @@ def _json(body: bytes | str, status: int = 200, etag: int | None = None) -> Resp
     return response
 
 
-# Cursors: base64url JSON naming the last id of the previous page and the listing it belongs to.
-
-
-def _encode_cursor(after_id: str, category: str | None) -> str:
-    raw = json.dumps({"after": after_id, "category": category}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, category: str | None) -> str:
-    invalid = Problem(400, "The cursor is not one this listing issued.", type_="invalid-cursor")
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        raise invalid from None
-    if not isinstance(data, dict) or data.get("category") != category:
-        raise invalid
-    after = data.get("after")
-    if not isinstance(after, str) or not _ID.fullmatch(after):
-        raise invalid
-    return after
-
-
 @api.get(
     "/products",
     summary="List products, optionally of one category, a page at a time",
@@ -96,11 +72,11 @@ def _decode_cursor(cursor: str, category: str | None) -> str:
 )
 def list_products(query: ListProductsQuery) -> Response:
     catalog = _catalog()
-    after = _decode_cursor(query.cursor, query.category) if query.cursor else None
+    after = decode_cursor(query.cursor, query.category, _ID) if query.cursor else None
 
     def load() -> bytes:
         items, more = catalog.store.list_products(query.category, query.limit, after)
-        cursor = _encode_cursor(items[-1].id, query.category) if more else None
+        cursor = encode_cursor(items[-1].id, query.category) if more else None
         return ProductPage(items=items, nextCursor=cursor).model_dump_json().encode()
 
     def key() -> str:

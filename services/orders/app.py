@@ -1,0 +1,85 @@
+"""Wiring: the orders service's settings, clients and routes, assembled by `create_app`.
+
+gunicorn -c python:emporium.gunicorn_conf 'orders.app:create_app()'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flask import Flask
+
+from emporium import dynamodb
+from emporium.app import create_service_app, health
+from emporium.background import PeriodicTask
+from emporium.config import Env, RedisSettings, ServiceSettings
+from emporium.dynamodb import DynamoDBSettings, PerProcess, dynamodb_client
+from emporium.outbound import OutboundSettings, ServiceClient
+from emporium.redis import redis_client
+from orders.events import EventPublisher
+from orders.routes import Orders, blueprints, relay_unpublished
+from orders.store import OrdersStore
+
+TABLE_PATTERN = r"[A-Za-z0-9_.-]{3,255}"
+
+
+@dataclass(frozen=True)
+class OrdersSettings:
+    table: str
+    cart_url: str
+    catalog_url: str
+    internal_token: str
+    events_stream: str
+    relay_interval: float
+    service: ServiceSettings
+    dynamodb: DynamoDBSettings
+    redis: RedisSettings
+    outbound: OutboundSettings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OrdersSettings:
+        own, shared = Env("ORDERS_", environ), Env("", environ)
+        urls = ("http", "https")
+        return cls(
+            table=own.text("TABLE", "emporium-orders", pattern=TABLE_PATTERN),
+            cart_url=own.url("CART_URL", schemes=urls),
+            catalog_url=own.url("CATALOG_URL", schemes=urls),
+            internal_token=own.secret("INTERNAL_TOKEN"),
+            events_stream=own.text("EVENTS_STREAM", "emporium:orders:events"),
+            relay_interval=own.number("RELAY_INTERVAL_SECONDS", 5.0, min=0.1),
+            service=ServiceSettings.from_env(shared),
+            dynamodb=DynamoDBSettings.from_env(shared),
+            redis=RedisSettings.from_env(shared),
+            outbound=OutboundSettings.from_env(shared),
+        )
+
+
+def create_app(environ: Mapping[str, str] | None = None) -> Flask:
+    """Build the orders app from `environ` (the process environment by default)."""
+    settings = OrdersSettings.from_env(environ)
+    app = create_service_app("orders", settings.service)
+
+    store = OrdersStore(PerProcess(lambda: dynamodb_client(settings.dynamodb)).get, settings.table)
+    if settings.service.dynamodb_create_tables:
+        store.create_table()
+    redis = redis_client(settings.redis, client_name="orders")
+    orders = Orders(
+        store=store,
+        cart=ServiceClient("cart", settings.cart_url, settings.outbound),
+        catalog=ServiceClient("catalog", settings.catalog_url, settings.outbound),
+        events=EventPublisher(redis, settings.events_stream),
+        internal_token=settings.internal_token,
+    )
+    app.extensions["orders"] = orders
+
+    # Publishes the events that a failure kept in the outbox; started in each worker.
+    relay = PeriodicTask("outbox-relay", settings.relay_interval, lambda: relay_unpublished(orders))
+    app.before_request(relay.ensure_started)
+
+    dynamodb.init_app(app)
+    health(app).add_check("dynamodb", store.ping)
+    health(app).add_check("redis", redis.ping)  # checkout publishes there
+    for blueprint in blueprints():
+        app.register_blueprint(blueprint)
+    return app

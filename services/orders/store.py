@@ -1,0 +1,274 @@
+"""The orders table.
+
+One table (`pk`) holds orders (`order#<id>`) and idempotency records (`idem#<key>`):
+- an order and the record of the Idempotency-Key that created it are written in one
+  transaction, so a retried checkout finds the order instead of making a second one;
+- GSI `byEmail` (`email`, `createdKey` = `<createdAt>#<id>`): a customer's orders, newest first;
+- GSI `outbox` (`outbox`, `id`): sparse; an order is in it until its OrderPlaced event has
+  been published, so a relay can publish what a failure left behind.
+Only this service writes this table. Status changes are conditional on the current status.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from orders.models import Order
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+
+BY_EMAIL = "byEmail"
+OUTBOX = "outbox"
+IDEMPOTENCY_DAYS = 7
+
+# Which status each status may follow.
+PREDECESSOR = {"PAID": "PLACED", "PAYMENT_DECLINED": "PLACED", "SHIPPED": "PAID"}
+
+_serialize = TypeSerializer().serialize
+_deserialize = TypeDeserializer().deserialize
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class NotFoundError(Exception):
+    pass
+
+
+class TransitionError(Exception):
+    def __init__(self, current: str) -> None:
+        super().__init__(current)
+        self.current = current
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    order_id: str
+    request_hash: str
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's Decimals back to ints, inside lists and maps too."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, Decimal):
+        return int(value)
+    return value
+
+
+def _item(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serialize(value) for name, value in fields.items()}
+
+
+def _order(item: Mapping[str, Any]) -> Order:
+    data = _plain({name: _deserialize(value) for name, value in item.items()})
+    return Order.model_validate({key: data[key] for key in Order.model_fields})
+
+
+@dataclass(frozen=True)
+class OrdersStore:
+    client: Callable[[], DynamoDBClient]
+    table: str
+
+    def ping(self) -> None:
+        self.client().get_item(TableName=self.table, Key={"pk": {"S": "health#probe"}})
+
+    def create_table(self) -> None:
+        client = self.client()
+        try:
+            client.create_table(
+                TableName=self.table,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": name, "AttributeType": "S"}
+                    for name in ("pk", "email", "createdKey", "outbox", "id")
+                ],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": BY_EMAIL,
+                        "KeySchema": [
+                            {"AttributeName": "email", "KeyType": "HASH"},
+                            {"AttributeName": "createdKey", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    },
+                    {
+                        "IndexName": OUTBOX,
+                        "KeySchema": [
+                            {"AttributeName": "outbox", "KeyType": "HASH"},
+                            {"AttributeName": "id", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    },
+                ],
+            )
+            log.info("created table", extra={"table": self.table})
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceInUseException":
+                raise
+        client.get_waiter("table_exists").wait(
+            TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+        try:
+            client.update_time_to_live(
+                TableName=self.table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"},
+            )
+        except ClientError as error:  # already enabled
+            if error.response["Error"]["Code"] != "ValidationException":
+                raise
+
+    def idempotency_record(self, key: str) -> IdempotencyRecord | None:
+        item = (
+            self.client()
+            .get_item(TableName=self.table, Key={"pk": {"S": f"idem#{key}"}}, ConsistentRead=True)
+            .get("Item")
+        )
+        if not item:
+            return None
+        return IdempotencyRecord(item["orderId"]["S"], item["requestHash"]["S"])
+
+    def create_order(self, order: Order, key: str, request_hash: str) -> bool:
+        """Write the order and its idempotency record together; False if the key is taken."""
+        order_item = {
+            "pk": f"order#{order.id}",
+            **order.model_dump(),
+            "email": order.customer.email,
+            "createdKey": f"{order.createdAt}#{order.id}",
+            "outbox": "pending",
+        }
+        idem_item = {
+            "pk": f"idem#{key}",
+            "orderId": order.id,
+            "requestHash": request_hash,
+            "expiresAt": int(time.time()) + IDEMPOTENCY_DAYS * 86400,
+        }
+        try:
+            self.client().transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": _item(order_item),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": _item(idem_item),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def get_order(self, order_id: str) -> Order | None:
+        item = (
+            self.client()
+            .get_item(
+                TableName=self.table, Key={"pk": {"S": f"order#{order_id}"}}, ConsistentRead=True
+            )
+            .get("Item")
+        )
+        return _order(item) if item else None
+
+    def orders_of(
+        self, email: str, limit: int, after: str | None
+    ) -> tuple[list[Order], str | None]:
+        """A page of the customer's orders, newest first, and the key to continue after."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": BY_EMAIL,
+            "KeyConditionExpression": "email = :e",
+            "ExpressionAttributeValues": {":e": {"S": email}},
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            order_id = after.rpartition("#")[2]
+            query["ExclusiveStartKey"] = {
+                "pk": {"S": f"order#{order_id}"},
+                "email": {"S": email},
+                "createdKey": {"S": after},
+            }
+        items = self.client().query(**query)["Items"]
+        orders = [_order(item) for item in items[:limit]]
+        more = len(items) > limit
+        return orders, (f"{orders[-1].createdAt}#{orders[-1].id}" if more else None)
+
+    def awaits_publication(self, order_id: str) -> bool:
+        """Whether the order's OrderPlaced event is still to be published."""
+        item = self.client().get_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"order#{order_id}"}},
+            ProjectionExpression="outbox",
+            ConsistentRead=True,
+        ).get("Item")
+        return bool(item and "outbox" in item)
+
+    def mark_published(self, order_id: str) -> None:
+        self.client().update_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"order#{order_id}"}},
+            UpdateExpression="REMOVE outbox",
+        )
+
+    def unpublished(self, limit: int = 25) -> list[Order]:
+        items = self.client().query(
+            TableName=self.table,
+            IndexName=OUTBOX,
+            KeyConditionExpression="outbox = :p",
+            ExpressionAttributeValues={":p": {"S": "pending"}},
+            Limit=limit,
+        )["Items"]
+        return [_order(item) for item in items]
+
+    def change_status(self, order_id: str, status: str) -> tuple[Order, bool]:
+        """Move the order to `status`; (order, False) when it already was there."""
+        change = {"status": status, "at": now_iso()}
+        try:
+            item = self.client().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"order#{order_id}"}},
+                UpdateExpression="SET #s = :to, statusHistory = list_append(statusHistory, :c)",
+                ConditionExpression="#s = :from",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":to": {"S": status},
+                    ":from": {"S": PREDECESSOR[status]},
+                    ":c": _serialize([change]),
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            current = self.get_order(order_id)
+            if current is None:
+                raise NotFoundError(order_id) from None
+            if current.status == status:
+                return current, False  # a repeated transition changes nothing
+            raise TransitionError(current.status) from None
+        return _order(item), True

@@ -1,0 +1,293 @@
+"""The orders service on the Flask test client: moto's DynamoDB, fakeredis, and stand-ins
+for the cart and catalog services (their real selves are in the integration tests)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import fakeredis
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from moto import mock_aws
+
+import orders.app
+from emporium.outbound import DependencyUnavailableError, Reply
+from orders.routes import relay_unpublished
+
+TOKEN = "internal-token-for-tests"
+STREAM = "emporium:orders:events"
+PRICES = {"mug": 1200, "kettle": 4500}
+
+
+class FakeCatalog:
+    def __init__(self) -> None:
+        self.prices = dict(PRICES)
+
+    def get(self, path: str, params: Any = None) -> Reply:
+        product_id = path.rsplit("/", 1)[1]
+        if product_id not in self.prices:
+            return Reply(404, {}, b"{}")
+        body = {"id": product_id, "name": product_id.title(),
+                "price": {"amount": self.prices[product_id], "currency": "USD"}}  # fmt: skip
+        return Reply(200, {}, json.dumps(body).encode())
+
+
+class FakeCart:
+    def __init__(self) -> None:
+        self.carts: dict[str, list[dict[str, Any]]] = {}
+        self.down = False
+
+    def get(self, path: str, params: Any = None) -> Reply:
+        if self.down:
+            raise DependencyUnavailableError("cart", 1)
+        cart_id = path.rsplit("/", 1)[1]
+        if cart_id not in self.carts:
+            return Reply(404, {}, b"{}")
+        return Reply(200, {}, json.dumps({"id": cart_id, "items": self.carts[cart_id]}).encode())
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Reply:
+        assert method == "DELETE"
+        self.carts.pop(path.rsplit("/", 1)[1], None)
+        return Reply(204, {}, b"")
+
+
+@dataclasses.dataclass
+class Store:
+    app: Flask
+    client: FlaskClient
+    cart: FakeCart
+    catalog: FakeCatalog
+    redis: fakeredis.FakeRedis
+    server: fakeredis.FakeServer
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(fields[b"event"]) for _, fields in self.redis.xrange(STREAM)]
+
+    def checkout(self, key: str = "key-00000001", **changes: Any) -> Any:
+        return self.client.post(
+            "/api/orders/orders", json=checkout_body(**changes), headers={"Idempotency-Key": key}
+        )
+
+
+def checkout_body(**changes: Any) -> dict[str, Any]:
+    body = {
+        "cartId": "crt-1",
+        "customer": {
+            "email": "ada@example.com",
+            "name": "Ada Lovelace",
+            "address": {
+                "line1": "1 Analytical St",
+                "city": "London",
+                "postalCode": "N1 9GU",
+                "country": "GB",
+            },
+        },
+        "payment": {"card": "4242424242424242"},
+    }
+    return {**body, **changes}
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    server = fakeredis.FakeServer()
+    monkeypatch.setattr(
+        orders.app, "redis_client", lambda *a, **k: fakeredis.FakeRedis(server=server)
+    )
+    environ = {
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "DYNAMODB_CREATE_TABLES": "true",
+        "ORDERS_CART_URL": "http://cart.invalid",
+        "ORDERS_CATALOG_URL": "http://catalog.invalid",
+        "ORDERS_INTERNAL_TOKEN": TOKEN,
+    }
+    with mock_aws():
+        app = orders.app.create_app(environ)
+        cart, catalog = FakeCart(), FakeCatalog()
+        app.extensions["orders"] = dataclasses.replace(
+            app.extensions["orders"], cart=cart, catalog=catalog
+        )
+        cart.carts["crt-1"] = [
+            {"productId": "mug", "name": "Mug", "quantity": 2, "unitPrice": {"amount": 999}},
+            {"productId": "kettle", "name": "Kettle", "quantity": 1},
+        ]
+        yield Store(
+            app, app.test_client(), cart, catalog, fakeredis.FakeRedis(server=server), server
+        )
+
+
+def set_status(store: Store, order_id: str, status: str, token: str = TOKEN) -> Any:
+    return store.client.put(
+        f"/internal/orders/{order_id}/status",
+        json={"status": status},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def test_checkout_places_a_repriced_order_empties_the_cart_and_publishes(store: Store) -> None:
+    response = store.checkout()
+    assert response.status_code == 201
+    order = response.get_json()
+    assert order["status"] == "PLACED"
+    assert response.headers["Location"] == f"/api/orders/orders/{order['id']}"
+    assert [(i["productId"], i["quantity"], i["unitPrice"]["amount"]) for i in order["items"]] == [
+        ("mug", 2, 1200),  # the catalog's price now, not the cart's 999
+        ("kettle", 1, 4500),
+    ]
+    assert order["total"] == {"amount": 2 * 1200 + 4500, "currency": "USD"}
+    assert order["paymentLast4"] == "4242"
+    assert "4242424242424242" not in json.dumps(order)
+    assert "crt-1" not in store.cart.carts
+    (event,) = store.events()
+    assert event["type"] == "OrderPlaced"
+    assert event["version"] == 1
+    assert event["orderId"] == order["id"]
+    assert event["payload"]["paymentLast4"] == "4242"
+    assert event["payload"]["total"] == order["total"]
+    assert store.client.get(f"/api/orders/orders/{order['id']}").get_json() == order
+
+
+def test_a_replayed_checkout_returns_the_same_order_and_no_second_event(store: Store) -> None:
+    first = store.checkout().get_json()
+    store.cart.carts["crt-1"] = [{"productId": "mug", "quantity": 5}]  # even if the cart changed
+    replay = store.checkout()
+    assert replay.status_code == 201
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json() == first
+    assert len(store.events()) == 1
+    listed = store.client.get("/api/orders/orders?email=ada@example.com").get_json()["items"]
+    assert [order["id"] for order in listed] == [first["id"]]
+
+
+def test_the_same_key_with_another_body_is_refused(store: Store) -> None:
+    store.checkout()
+    other = store.checkout(payment={"card": "4000000000000000"})
+    assert other.status_code == 422
+    assert other.get_json()["type"].endswith("/idempotency-key-reused")
+
+
+@pytest.mark.parametrize(("key", "status"), [(None, 428), ("short", 400), ("bad key!!", 400)])
+def test_a_checkout_without_a_good_idempotency_key_is_refused(
+    store: Store, key: str | None, status: int
+) -> None:
+    headers = {} if key is None else {"Idempotency-Key": key}
+    response = store.client.post("/api/orders/orders", json=checkout_body(), headers=headers)
+    assert response.status_code == status
+    assert response.content_type == "application/problem+json"
+    assert store.events() == []
+
+
+@pytest.mark.parametrize(
+    ("cart", "kind"),
+    [(None, "unknown-cart"), ([], "empty-cart"), ([{"productId": "gone", "quantity": 1}],
+                                                  "product-unavailable")],
+)  # fmt: skip
+def test_a_cart_that_cannot_be_ordered_is_a_422(
+    store: Store, cart: list[dict[str, Any]] | None, kind: str
+) -> None:
+    if cart is None:
+        del store.cart.carts["crt-1"]
+    else:
+        store.cart.carts["crt-1"] = cart
+    response = store.checkout()
+    assert response.status_code == 422
+    assert response.get_json()["type"].endswith(kind)
+    assert store.events() == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"payment": {"card": "4242-4242"}}, {"customer": {"email": "not-an-email", "name": "A",
+     "address": {"line1": "x", "city": "y", "postalCode": "12345", "country": "US"}}},
+     {"cartId": 7}],
+)  # fmt: skip
+def test_a_malformed_checkout_is_a_422_naming_the_field(
+    store: Store, change: dict[str, Any]
+) -> None:
+    response = store.checkout(**change)
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["location"].startswith("body.")
+
+
+def test_cart_service_down_is_a_503_and_no_order(store: Store) -> None:
+    store.cart.down = True
+    response = store.checkout()
+    assert response.status_code == 503
+    assert "Retry-After" in response.headers
+    assert store.client.get("/api/orders/orders?email=ada@example.com").get_json()["items"] == []
+    store.cart.down = False
+    assert store.checkout().status_code == 201  # the same key works once the cart is back
+
+
+def test_an_event_redis_did_not_take_is_published_by_the_relay(store: Store) -> None:
+    store.server.connected = False
+    order = store.checkout().get_json()
+    assert order["status"] == "PLACED"  # the order stands
+    store.server.connected = True
+    assert store.events() == []
+    relay_unpublished(store.app.extensions["orders"])
+    relay_unpublished(store.app.extensions["orders"])  # nothing left: no second event
+    assert [event["orderId"] for event in store.events()] == [order["id"]]
+
+
+def test_orders_of_a_customer_come_newest_first_a_page_at_a_time(store: Store) -> None:
+    ids = []
+    for number in range(5):
+        store.cart.carts["crt-1"] = [{"productId": "mug", "quantity": number + 1}]
+        ids.append(store.checkout(key=f"key-{number:08d}").get_json()["id"])
+    seen, cursor = [], None
+    while True:
+        url = "/api/orders/orders?email=ada@example.com&limit=2" + (
+            f"&cursor={cursor}" if cursor else ""
+        )
+        page = store.client.get(url).get_json()
+        seen += [order["id"] for order in page["items"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+    other = store.client.get(f"/api/orders/orders?email=bob@example.com&cursor={cursor or 'eA'}")
+    assert other.status_code == 400
+    assert store.client.get("/api/orders/orders").status_code == 422
+
+
+def test_unknown_order_is_a_404(store: Store) -> None:
+    assert store.client.get("/api/orders/orders/ord-" + "0" * 24).status_code == 404
+    assert store.client.get("/api/orders/orders/nope").status_code == 404
+
+
+def test_status_moves_forward_once_and_refuses_to_skip_or_go_back(store: Store) -> None:
+    order_id = store.checkout().get_json()["id"]
+    assert set_status(store, order_id, "SHIPPED").status_code == 409
+    paid = set_status(store, order_id, "PAID")
+    assert paid.status_code == 200
+    assert paid.get_json()["status"] == "PAID"
+    again = set_status(store, order_id, "PAID")
+    assert again.status_code == 200  # a repeated transition is a no-op
+    assert [c["status"] for c in again.get_json()["statusHistory"]] == ["PLACED", "PAID"]
+    declined = set_status(store, order_id, "PAYMENT_DECLINED")
+    assert declined.status_code == 409
+    assert declined.get_json()["currentStatus"] == "PAID"
+    shipped = set_status(store, order_id, "SHIPPED").get_json()
+    assert [c["status"] for c in shipped["statusHistory"]] == ["PLACED", "PAID", "SHIPPED"]
+
+
+def test_status_changes_need_the_internal_token(store: Store) -> None:
+    order_id = store.checkout().get_json()["id"]
+    anonymous = store.client.put(f"/internal/orders/{order_id}/status", json={"status": "PAID"})
+    assert anonymous.status_code == 401
+    assert set_status(store, order_id, "PAID", token="wrong-token-000000").status_code == 403
+    assert set_status(store, "ord-" + "1" * 24, "PAID").status_code == 404
+    assert store.client.get(f"/api/orders/orders/{order_id}").get_json()["status"] == "PLACED"
+
+
+def test_the_openapi_documents_checkout_with_its_idempotency_key(store: Store) -> None:
+    document = store.client.get("/api/orders/openapi.json").get_json()
+    checkout = document["paths"]["/api/orders/orders"]["post"]
+    assert {"name": "Idempotency-Key", "in": "header"}.items() <= checkout["parameters"][0].items()
+    assert "/api/orders/orders/{order_id}" in document["paths"]
