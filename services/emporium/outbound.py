@@ -33,7 +33,6 @@ from emporium.problems import Problem
 log = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-_RETRYABLE_STATUSES = frozenset({502, 503, 504})
 
 
 class DependencyUnavailableError(Problem):
@@ -196,7 +195,7 @@ class ServiceClient:
             )
         except urllib3.exceptions.HTTPError as error:
             return type(error).__name__
-        if response.status in _RETRYABLE_STATUSES:
+        if response.status >= 500:
             return f"HTTP {response.status}"
         return Reply(response.status, dict(response.headers), response.data)
 
