@@ -40,7 +40,8 @@ class JsonFormatter(logging.Formatter):
         if trace_id:
             entry["traceId"] = trace_id
         for key, value in record.__dict__.items():
-            if key not in _RECORD_FIELDS and not key.startswith("_"):
+            # An `extra` field never overwrites one of the line's own (service, level, ...).
+            if key not in _RECORD_FIELDS and key not in entry and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

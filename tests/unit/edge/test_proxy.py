@@ -1,0 +1,618 @@
+"""The edge as a reverse proxy, in front of real upstream HTTP servers: what it forwards, what it
+relays, and how it answers when an upstream is down or slow.
+
+Each service of the route table gets a real HTTP server on 127.0.0.1, in a thread, recording
+what reaches it; the edge in front of them is driven with Flask's test client. Servers are shut
+down and the edge's kept-alive upstream connections closed after each test, since warnings
+(ResourceWarning included) are errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import socketserver
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.datastructures import Headers
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.test import TestResponse
+from werkzeug.wrappers import Request, Response
+
+from edge.app import create_app
+from edge.proxy import Proxy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+SERVICES = ("catalog", "cart", "orders", "ui")
+
+Respond = Callable[[Request], Response]
+POLL = 0.02  # seconds between a server's checks for shutdown: the teardown of each test waits it
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A request as it reached an upstream."""
+
+    method: str
+    target: str  # the raw request target: path and query, as sent
+    headers: Headers
+    body: bytes
+
+
+class Upstream:
+    """A real HTTP/1.1 server on 127.0.0.1 (port 0) that records requests and answers with
+    `respond` (by default 200 and a small JSON body naming the service)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.seen: list[Seen] = []
+        self.respond: Respond = self._hello
+        # Slow handlers wait on this; it is set at shutdown so none outlives the test.
+        self.released = threading.Event()
+        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL,))
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.port}"
+
+    def _hello(self, request: Request) -> Response:
+        return Response(
+            f'{{"service": "{self.name}"}}',
+            mimetype="application/json",
+            headers={"X-Upstream": self.name},
+        )
+
+    def _app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        self.seen.append(
+            Seen(request.method, environ["REQUEST_URI"], Headers(request.headers), request.data)
+        )
+        response = self.respond(request)
+        return response(environ, start_response)
+
+    @property
+    def last(self) -> Seen:
+        assert self.seen, f"nothing reached {self.name}"
+        return self.seen[-1]
+
+    def stop(self) -> None:
+        self.released.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def unused_port() -> int:
+    """A local port nothing listens on: connections to it are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def upstreams() -> Iterator[dict[str, Upstream]]:
+    """One running upstream per service of the route table, by service name."""
+    servers: dict[str, Upstream] = {}
+    try:
+        for name in SERVICES:
+            servers[name] = Upstream(name)
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+@pytest.fixture
+def edge_environ(upstreams: dict[str, Upstream]) -> dict[str, str]:
+    return {f"EDGE_UPSTREAM_{name.upper()}": server.url for name, server in upstreams.items()}
+
+
+@pytest.fixture
+def make_edge(edge_environ: dict[str, str]) -> Iterator[Callable[..., Flask]]:
+    """Build an edge in front of `upstreams`; keyword arguments override its settings."""
+    built: list[Flask] = []
+
+    def build(**overrides: str) -> Flask:
+        app = create_app({**edge_environ, **overrides})
+        built.append(app)
+        return app
+
+    yield build
+    for app in built:  # before the servers stop, so their handler threads see the close
+        proxy: Proxy = app.extensions["edge"]
+        proxy.close()
+
+
+@pytest.fixture
+def edge(make_edge: Callable[..., Flask]) -> FlaskClient:
+    """A client of the edge with its default settings."""
+    return make_edge().test_client()
+
+
+Upstreams = dict[str, Upstream]
+
+NEW_ID = re.compile(r"[0-9a-f]{32}")
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def problem(response: TestResponse, status: int) -> dict[str, Any]:
+    """Check `response` is a problem document of `status` made by the edge, and return it."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    document: dict[str, Any] = json.loads(response.get_data(as_text=True))
+    assert document["status"] == status
+    assert document["instance"] == response.request.path
+    assert "Traceback" not in response.get_data(as_text=True)
+    return document
+
+
+# Routing
+
+
+@pytest.mark.parametrize(
+    ("path", "service"),
+    [
+        ("/api/catalog/products", "catalog"),
+        ("/api/catalog", "catalog"),
+        ("/api/cart/c-1", "cart"),
+        ("/api/orders", "orders"),
+        ("/", "ui"),
+        ("/static/app.js", "ui"),
+        ("/api/catalogue", "ui"),
+    ],
+)
+def test_each_path_reaches_the_service_of_its_route_unstripped(
+    edge: FlaskClient, upstreams: Upstreams, path: str, service: str
+) -> None:
+    response = edge.get(path, buffered=True)
+    assert response.status_code == 200
+    assert response.json == {"service": service}
+    assert response.headers["X-Upstream"] == service
+    assert upstreams[service].last.target == path
+    others = [name for name, upstream in upstreams.items() if upstream.seen and name != service]
+    assert others == []
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_the_edges_own_endpoints_are_not_proxied(
+    edge: FlaskClient, upstreams: Upstreams, path: str
+) -> None:
+    response = edge.get(path, buffered=True)
+    assert response.status_code == 200
+    assert "X-Upstream" not in response.headers
+    assert all(not upstream.seen for upstream in upstreams.values())
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_the_edges_own_paths_are_not_proxied_with_other_methods_either(
+    edge: FlaskClient, upstreams: Upstreams, path: str
+) -> None:
+    response = edge.post(path, data=b"x", buffered=True)
+    problem(response, 405)
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    assert all(not upstream.seen for upstream in upstreams.values())
+
+
+def test_the_edge_is_ready_while_its_upstreams_are_down(make_edge: Callable[..., Flask]) -> None:
+    down = f"http://127.0.0.1:{unused_port()}"
+    app = make_edge(EDGE_UPSTREAM_CATALOG=down, EDGE_UPSTREAM_UI=down)
+    response = app.test_client().get("/readyz", buffered=True)
+    assert response.status_code == 200
+    assert response.json is not None
+    assert response.json["status"] == "ready"
+
+
+# What is forwarded
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_the_method_path_query_and_body_are_forwarded_as_sent(
+    edge: FlaskClient, upstreams: Upstreams, method: str
+) -> None:
+    target = "/api/catalog/products/a%2Fb?category=kitchen&q=caf%C3%A9&x=1+2&x=%20"
+    body = b'{"name": "Enamel Camp Mug"}' if method in ("POST", "PUT", "PATCH") else b""
+    response = edge.open(
+        target, method=method, data=body, content_type="application/json", buffered=True
+    )
+    assert response.status_code == 200
+    seen = upstreams["catalog"].last
+    assert (seen.method, seen.target, seen.body) == (method, target, body)
+    assert seen.headers["Content-Type"] == "application/json"
+    if body:
+        assert seen.headers["Content-Length"] == str(len(body))
+
+
+def test_a_request_in_absolute_form_is_sent_upstream_in_origin_form(
+    edge: FlaskClient, upstreams: Upstreams
+) -> None:
+    absolute = "http://localhost:8080/api/catalog/caf%C3%A9?q=a%20b"
+    edge.get(
+        "/api/catalog/caf%C3%A9?q=a%20b",
+        environ_overrides={"RAW_URI": absolute, "REQUEST_URI": absolute},
+        buffered=True,
+    )
+    assert upstreams["catalog"].last.target == "/api/catalog/caf%C3%A9?q=a%20b"
+
+
+@pytest.mark.parametrize("path", ["/static/app.js", "/metrics/extra", "/healthz/"])
+def test_paths_beside_the_edges_own_are_proxied(
+    edge: FlaskClient, upstreams: Upstreams, path: str
+) -> None:
+    response = edge.post(path, data=b"x", buffered=True)
+    assert response.headers["X-Upstream"] == "ui"
+    assert upstreams["ui"].last.target == path
+
+
+def test_head_is_forwarded_as_head_and_relays_the_headers(
+    edge: FlaskClient, upstreams: Upstreams
+) -> None:
+    response = edge.head("/api/catalog/products", buffered=True)
+    assert response.status_code == 200
+    assert response.headers["X-Upstream"] == "catalog"
+    assert response.data == b""
+    assert upstreams["catalog"].last.method == "HEAD"
+
+
+def test_end_to_end_headers_are_forwarded_and_hop_by_hop_ones_are_not(
+    edge: FlaskClient, upstreams: Upstreams
+) -> None:
+    edge.get(
+        "/api/cart/c-1",
+        headers={
+            "Authorization": "Bearer token-0123456789abcdef",
+            "Accept": "application/json",
+            "If-None-Match": '"3"',
+            "Idempotency-Key": "k-1",
+            "User-Agent": "curl/8.5.0",
+            "Connection": "keep-alive, X-Hop-Secret",
+            "X-Hop-Secret": "named by Connection",
+            "Keep-Alive": "timeout=5",
+            "TE": "trailers",
+            "Trailer": "Expires",
+            "Upgrade": "websocket",
+            "Proxy-Authorization": "Basic c2VjcmV0",
+            "Proxy-Connection": "keep-alive",
+            "Host": "store.example:8080",
+        },
+        buffered=True,
+    )
+    headers = upstreams["cart"].last.headers
+    assert headers["Authorization"] == "Bearer token-0123456789abcdef"
+    assert headers["Accept"] == "application/json"
+    assert headers["If-None-Match"] == '"3"'
+    assert headers["Idempotency-Key"] == "k-1"
+    assert headers["User-Agent"] == "curl/8.5.0"
+    for hop in (
+        "X-Hop-Secret",
+        "Keep-Alive",
+        "TE",
+        "Trailer",
+        "Upgrade",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+    ):
+        assert hop not in headers, hop
+    assert headers.get("Connection", "keep-alive") == "keep-alive"  # urllib3's own, if any
+    assert headers["Host"] == upstreams["cart"].url.removeprefix("http://")
+    assert headers["X-Forwarded-Host"] == "store.example:8080"
+
+
+def test_no_user_agent_or_accept_encoding_is_added_where_the_client_sent_none(
+    edge: FlaskClient, upstreams: Upstreams
+) -> None:
+    edge.environ_base.pop("HTTP_USER_AGENT", None)  # the test client's default
+    edge.get("/", buffered=True)
+    headers = upstreams["ui"].last.headers
+    assert "User-Agent" not in headers
+    assert "Accept-Encoding" not in headers
+
+
+def test_x_forwarded_headers_say_who_asked_for_what(
+    edge: FlaskClient, upstreams: Upstreams
+) -> None:
+    edge.get(
+        "/api/orders",
+        base_url="https://localhost:8080",
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+        buffered=True,
+    )
+    headers = upstreams["orders"].last.headers
+    assert headers["X-Forwarded-For"] == "192.0.2.7"
+    assert headers["X-Forwarded-Proto"] == "https"
+    assert headers["X-Forwarded-Host"] == "localhost:8080"
+
+
+def test_x_forwarded_for_appends_the_client_to_the_chain_it_came_with(
+    edge: FlaskClient, upstreams: Upstreams
+) -> None:
+    edge.get(
+        "/api/orders",
+        headers={
+            "X-Forwarded-For": "203.0.113.9",
+            "X-Forwarded-Proto": "gopher",
+            "X-Forwarded-Host": "spoofed.example",
+        },
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+        buffered=True,
+    )
+    headers = upstreams["orders"].last.headers
+    assert headers["X-Forwarded-For"] == "203.0.113.9, 192.0.2.7"
+    assert headers["X-Forwarded-Proto"] == "http"
+    assert headers["X-Forwarded-Host"] == "localhost"
+
+
+def test_the_callers_request_id_and_traceparent_reach_the_upstream(
+    edge: FlaskClient, upstreams: Upstreams
+) -> None:
+    response = edge.get(
+        "/api/catalog/products",
+        headers={"X-Request-ID": "checkout-42", "traceparent": TRACEPARENT},
+        buffered=True,
+    )
+    headers = upstreams["catalog"].last.headers
+    assert headers["X-Request-ID"] == "checkout-42"
+    assert headers["traceparent"] == TRACEPARENT
+    assert response.headers.getlist("X-Request-ID") == ["checkout-42"]
+
+
+def test_a_request_without_an_id_gets_one_the_upstream_and_the_caller_share(
+    edge: FlaskClient, upstreams: Upstreams
+) -> None:
+    upstreams["catalog"].respond = lambda request: Response(
+        "{}", headers={"X-Request-ID": request.headers["X-Request-ID"]}
+    )
+    response = edge.get("/api/catalog/products", buffered=True)
+    (request_id,) = response.headers.getlist("X-Request-ID")
+    assert NEW_ID.fullmatch(request_id)
+    assert upstreams["catalog"].last.headers["X-Request-ID"] == request_id
+
+
+def test_a_body_up_to_the_limit_is_forwarded_whole(
+    make_edge: Callable[..., Flask], upstreams: Upstreams
+) -> None:
+    client = make_edge(MAX_BODY_BYTES=str(1024 * 1024)).test_client()
+    body = bytes(range(256)) * 4096  # 1 MiB
+    response = client.put("/api/catalog/products/p-1", data=body, buffered=True)
+    assert response.status_code == 200
+    assert upstreams["catalog"].last.body == body
+
+
+def test_a_body_over_the_limit_is_refused_by_the_edge_and_never_sent(
+    edge: FlaskClient, upstreams: Upstreams
+) -> None:
+    response = edge.post("/api/catalog/products", data=b"x" * (64 * 1024 + 1), buffered=True)
+    problem(response, 413)
+    assert upstreams["catalog"].seen == []
+
+
+# What is relayed
+
+
+@pytest.mark.parametrize("status", [404, 422])
+def test_an_upstream_problem_document_is_relayed_as_is(
+    edge: FlaskClient, upstreams: Upstreams, status: int
+) -> None:
+    document = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Not Found" if status == 404 else "Unprocessable Content",
+            "status": status,
+            "detail": "from the catalog",
+            "instance": "/api/catalog/products/nope",
+        }
+    ).encode()
+    upstreams["catalog"].respond = lambda _: Response(
+        document, status=status, mimetype="application/problem+json"
+    )
+    response = edge.get("/api/catalog/products/nope", buffered=True)
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    assert response.data == document
+    assert response.headers["Content-Length"] == str(len(document))
+
+
+def test_status_and_end_to_end_headers_are_relayed_and_hop_by_hop_ones_are_not(
+    edge: FlaskClient, upstreams: Upstreams
+) -> None:
+    upstreams["catalog"].respond = lambda _: Response(
+        b"created",
+        status=201,
+        headers=[
+            ("Location", "/api/catalog/products/p-2"),
+            ("ETag", '"1"'),
+            ("Cache-Control", "no-store"),
+            ("Set-Cookie", "a=1; HttpOnly"),
+            ("Set-Cookie", "b=2; HttpOnly"),
+            ("Connection", "X-Private"),
+            ("X-Private", "named by Connection"),
+            ("Keep-Alive", "timeout=5"),
+            ("Proxy-Authenticate", "Basic"),
+            ("Trailer", "Expires"),
+        ],
+    )
+    response = edge.post("/api/catalog/products", data=b"{}", buffered=True)
+    assert response.status_code == 201
+    assert response.data == b"created"
+    assert response.headers["Location"] == "/api/catalog/products/p-2"
+    assert response.headers["ETag"] == '"1"'
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers.getlist("Set-Cookie") == ["a=1; HttpOnly", "b=2; HttpOnly"]
+    for hop in ("Connection", "X-Private", "Keep-Alive", "Proxy-Authenticate", "Trailer"):
+        assert hop not in response.headers, hop
+
+
+def test_a_response_without_a_body_gets_no_content_type(
+    edge: FlaskClient, upstreams: Upstreams
+) -> None:
+    def no_content(_: Request) -> Response:
+        response = Response(status=204)
+        del response.headers["Content-Type"]
+        return response
+
+    upstreams["catalog"].respond = no_content
+    response = edge.delete("/api/catalog/products/p-1", buffered=True)
+    assert response.status_code == 204
+    assert "Content-Type" not in response.headers
+    assert response.data == b""
+
+
+def test_a_redirect_is_relayed_not_followed(edge: FlaskClient, upstreams: Upstreams) -> None:
+    upstreams["ui"].respond = lambda _: Response(status=302, headers={"Location": "/api/orders"})
+    response = edge.get("/checkout", buffered=True)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/api/orders"
+    assert upstreams["orders"].seen == []
+
+
+def test_a_large_body_is_relayed_whole(edge: FlaskClient, upstreams: Upstreams) -> None:
+    body = hashlib.sha256(b"emporium").digest() * (256 * 1024)  # 8 MiB
+    upstreams["ui"].respond = lambda _: Response(body, mimetype="application/octet-stream")
+    response = edge.get("/big.bin", buffered=True)
+    assert response.status_code == 200
+    assert response.headers["Content-Length"] == str(len(body))
+    assert hashlib.sha256(response.data).digest() == hashlib.sha256(body).digest()
+
+
+def test_a_body_is_streamed_as_the_upstream_sends_it(
+    edge: FlaskClient, upstreams: Upstreams
+) -> None:
+    """The first chunk reaches the client while the upstream still holds back the rest: were
+    the body buffered, the upstream would give up waiting and end with b"timed out"."""
+    go_on = threading.Event()
+    first = b"a" * (256 * 1024)
+
+    def chunks() -> Iterator[bytes]:
+        yield first
+        yield b"released" if go_on.wait(timeout=5) else b"timed out"
+
+    upstreams["ui"].respond = lambda _: Response(chunks(), mimetype="application/octet-stream")
+    with edge.get("/stream", buffered=False) as response:
+        assert response.status_code == 200
+        assert "Content-Length" not in response.headers
+        body = response.iter_encoded()
+        received = b""
+        while len(received) < len(first):
+            received += next(body)
+        go_on.set()
+        received += b"".join(body)
+    assert received == first + b"released"
+
+
+# When the upstream fails
+
+
+def test_an_upstream_that_refuses_the_connection_is_a_502_naming_the_service(
+    make_edge: Callable[..., Flask],
+) -> None:
+    client = make_edge(EDGE_UPSTREAM_CART=f"http://127.0.0.1:{unused_port()}").test_client()
+    response = client.post("/api/cart/c-1/items", data=b"{}", buffered=True)
+    document = problem(response, 502)
+    assert document["service"] == "cart"
+    assert "cart" in document["detail"]
+    assert document["type"].endswith("/upstream-unavailable")
+
+
+def test_an_upstream_that_does_not_answer_in_time_is_a_504_naming_the_service(
+    make_edge: Callable[..., Flask], upstreams: Upstreams
+) -> None:
+    slow = upstreams["orders"]
+    slow.respond = lambda _: Response("late" if not slow.released.wait(5) else "released")
+    client = make_edge(EDGE_READ_TIMEOUT="0.2").test_client()
+    response = client.get("/api/orders/o-1", buffered=True)
+    document = problem(response, 504)
+    assert document["service"] == "orders"
+    assert "orders" in document["detail"]
+    assert document["type"].endswith("/upstream-timeout")
+
+
+@pytest.fixture
+def unaccepting_port() -> Iterator[int]:
+    """A port whose listen queue is full, so a new connection is never accepted (Linux)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port: int = listener.getsockname()[1]
+        fillers: list[socket.socket] = []
+        try:
+            for _ in range(8):
+                filler = socket.socket()
+                fillers.append(filler)
+                filler.settimeout(0.2)
+                try:
+                    filler.connect(("127.0.0.1", port))
+                except TimeoutError:
+                    break
+            else:
+                pytest.skip("this system accepts every connection into the listen queue")
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+def test_an_upstream_that_does_not_accept_in_time_is_a_504(
+    make_edge: Callable[..., Flask], unaccepting_port: int
+) -> None:
+    client = make_edge(
+        EDGE_UPSTREAM_CATALOG=f"http://127.0.0.1:{unaccepting_port}",
+        EDGE_CONNECT_TIMEOUT="0.2",
+    ).test_client()
+    document = problem(client.get("/api/catalog/products", buffered=True), 504)
+    assert document["service"] == "catalog"
+
+
+class HangUpServer(socketserver.TCPServer):
+    """An upstream that reads each request and closes the connection without answering."""
+
+    connections = 0
+
+
+class _HangUp(socketserver.BaseRequestHandler):
+    server: HangUpServer
+
+    def handle(self) -> None:
+        self.server.connections += 1
+        self.request.recv(65536)
+
+
+@pytest.fixture
+def hang_up_server() -> Iterator[HangUpServer]:
+    with HangUpServer(("127.0.0.1", 0), _HangUp) as server:
+        thread = threading.Thread(target=server.serve_forever, args=(POLL,))
+        thread.start()
+        try:
+            yield server
+        finally:
+            server.shutdown()
+            thread.join()
+
+
+def test_a_post_whose_connection_drops_is_a_502_and_is_not_sent_again(
+    make_edge: Callable[..., Flask], hang_up_server: HangUpServer
+) -> None:
+    port = hang_up_server.server_address[1]
+    client = make_edge(EDGE_UPSTREAM_ORDERS=f"http://127.0.0.1:{port}").test_client()
+    response = client.post("/api/orders", data=b'{"cartId": "c-1"}', buffered=True)
+    document = problem(response, 502)
+    assert document["service"] == "orders"
+    assert hang_up_server.connections == 1
+
+
+def test_a_method_the_edge_does_not_proxy_is_a_405(edge: FlaskClient, upstreams: Upstreams) -> None:
+    problem(edge.open("/api/catalog/products", method="TRACE", buffered=True), 405)
+    assert upstreams["catalog"].seen == []
