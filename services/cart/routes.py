@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from cart.models import CART_ID, PRODUCT_ID, Cart, CatalogProduct, ItemWrite
 from cart.store import CartStore, ConflictError, NotFoundError, StoredCart, TooManyLinesError
-from emporium.api import Api
+from emporium.api import Api, json_response
 from emporium.outbound import DependencyUnavailableError, ServiceClient
 from emporium.problems import Problem
 
@@ -85,9 +85,7 @@ def _product(product_id: str) -> CatalogProduct:
 @api.post("/carts", summary="Create an empty cart", response=Cart, status=201)
 def create_cart() -> Response:
     cart = _carts().store.create("crt-" + secrets.token_hex(12)).view()
-    response = Response(cart.model_dump_json(), status=201, mimetype="application/json")
-    response.headers["Location"] = f"{api.prefix}/carts/{cart.id}"
-    return response
+    return json_response(cart, 201, {"Location": f"{api.prefix}/carts/{cart.id}"})
 
 
 @api.get("/carts/<cart_id>", summary="Get a cart", response=Cart, path=_CART)

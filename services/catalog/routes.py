@@ -24,7 +24,7 @@ from catalog.store import (
     StaleVersionError,
     UnknownCategoryError,
 )
-from emporium.api import Api
+from emporium.api import Api, json_response
 from emporium.pagination import decode_cursor, encode_cursor
 from emporium.problems import Problem
 
@@ -57,10 +57,7 @@ def _catalog() -> Catalog:
 
 
 def _json(body: bytes | str, status: int = 200, etag: int | None = None) -> Response:
-    response = Response(body, status=status, mimetype="application/json")
-    if etag is not None:
-        response.headers["ETag"] = f'"{etag}"'
-    return response
+    return json_response(body, status, {"ETag": f'"{etag}"'} if etag is not None else None)
 
 
 @api.get(

@@ -13,17 +13,7 @@ import threading
 from types import FrameType
 
 from devstack.processes import Group, StartupError, port_open
-from devstack.stack import (
-    LOCAL_ADMIN_TOKEN,
-    SERVICES,
-    Ports,
-    redis_mode,
-    seed_catalog,
-    service_env,
-    start_dynamodb,
-    start_gunicorn,
-    start_redis,
-)
+from devstack.stack import LOCAL_ADMIN_TOKEN, SERVICES, Ports, redis_mode, service_env, start_store
 from emporium.config import ConfigError
 
 
@@ -56,26 +46,26 @@ def run() -> int:
 
     env = service_env(ports, environ)
     total = 3 + len(SERVICES)
+    steps = iter(range(1, total + 1))
     group = Group(echo=False)
     try:
-        _step(1, total, f"DynamoDB emulator (moto server) on :{ports.dynamodb}")
-        start_dynamodb(group, ports.dynamodb, env)
-        mode = redis_mode(environ)
-        _step(2, total, f"Redis ({mode}) on :{ports.redis}")
-        start_redis(group, ports.redis, env, mode=mode)
-        for number, service in enumerate(SERVICES, start=3):
-            binds = [ports.services[service.name]]
-            if service.name == "catalog":
-                binds.append(ports.edge)  # the store's entry point, until the edge serves it
-            _step(number, total, f"{service.name} on :{binds[0]}")
-            start_gunicorn(group, service.name, service.app, binds, env)
-        _step(total, total, "seeding the catalog")
-        seed_catalog(group, env)
+        start_store(
+            group,
+            ports,
+            env,
+            redis=redis_mode(environ),
+            on_step=lambda text: _step(next(steps), total, text),
+        )
     except (StartupError, RuntimeError) as error:
         print(f"make run: {error}", file=sys.stderr)
         group.stop()
         return 1
 
+    services = "\n".join(
+        f"  {name:<12} http://localhost:{port}   (/metrics, /readyz)"
+        for name, port in ports.services.items()
+        if name != "edge"
+    )
     token = (
         "(from CATALOG_ADMIN_TOKEN)" if environ.get("CATALOG_ADMIN_TOKEN") else LOCAL_ADMIN_TOKEN
     )
@@ -83,12 +73,11 @@ def run() -> int:
         f"""
 Emporium is running. Ctrl-C stops everything.
 
-  store        http://localhost:{ports.edge}/api/catalog/products
-  catalog      http://localhost:{ports.services["catalog"]}   \
-(/api/catalog/openapi.json, /metrics, /readyz)
+  the store    http://localhost:{ports.edge}/   (the UI; /api/<service>/... to each API)
+{services}
   DynamoDB     http://localhost:{ports.dynamodb}   (moto server)
-  Redis        redis://localhost:{ports.redis}   ({mode})
-  admin token  {token}
+  Redis        redis://localhost:{ports.redis}   ({redis_mode(environ)})
+  admin token  {token}   (catalog writes)
 
 Service logs follow.
 """,
@@ -103,8 +92,8 @@ Service logs follow.
         dead = [child for child in group.children if not child.running()]
         if dead:
             for child in dead:
-                print(f"make run: {child.name} exited ({child.popen.returncode}):\n"
-                      f"{child.output()}", file=sys.stderr)  # fmt: skip
+                code = child.popen.returncode
+                print(f"make run: {child.name} exited ({code}):\n{child.output()}", file=sys.stderr)
             exit_code = 1
             break
     print("\nstopping: " + ", ".join(child.name for child in reversed(group.children)), flush=True)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
-from devstack.processes import Child, Group, http_status, port_open
+from devstack.processes import Child, Group, free_port, http_status, port_open
 from emporium.config import Env
 
 LOCAL_ADMIN_TOKEN = "local-admin-token-not-secret"  # noqa: S105 - laptop only, printed at start
+LOCAL_INTERNAL_TOKEN = "local-internal-token-not-secret"  # noqa: S105 - orders <-> fulfillment
 
 
 @dataclass(frozen=True)
@@ -23,17 +24,36 @@ class Service:
     app: str  # what gunicorn loads
     port_variable: str
     default_port: int
+    env: Mapping[str, str] = field(default_factory=dict)  # on top of the shared environment
 
 
-SERVICES = (Service("catalog", "catalog.app:create_app()", "CATALOG_PORT", 8081),)
+# In start order: each one's dependencies come before it; the edge, the entry point, last.
+SERVICES = (
+    Service("catalog", "catalog.app:create_app()", "CATALOG_PORT", 8081),
+    Service("cart", "cart.app:create_app()", "CART_PORT", 8082),
+    Service("orders", "orders.app:create_app()", "ORDERS_PORT", 8083),
+    # One process: its consumer thread is the worker; more processes, more consumers.
+    Service(
+        "fulfillment",
+        "fulfillment.app:create_app()",
+        "FULFILLMENT_PORT",
+        8084,
+        {"WEB_CONCURRENCY": "1"},
+    ),
+    Service("ui", "ui.app:create_app()", "UI_PORT", 8085),
+    Service("edge", "edge.app:create_app()", "EDGE_PORT", 8080),
+)
 
 
 @dataclass(frozen=True)
 class Ports:
-    edge: int
     dynamodb: int
     redis: int
     services: dict[str, int]
+
+    @property
+    def edge(self) -> int:
+        return self.services["edge"]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Ports:
@@ -43,18 +63,24 @@ class Ports:
             return env.integer(variable, default, min=1, max=65535)
 
         return cls(
-            edge=port("EDGE_PORT", 8080),
             dynamodb=port("DYNAMODB_PORT", 8000),
             redis=port("REDIS_PORT", 6379),
             services={s.name: port(s.port_variable, s.default_port) for s in SERVICES},
         )
 
+    @classmethod
+    def free(cls) -> Ports:
+        """Ports nothing listens on, for a stack beside another one (tests)."""
+        return cls(free_port(), free_port(), {s.name: free_port() for s in SERVICES})
+
     def named(self) -> Iterator[tuple[str, int]]:
-        yield "EDGE_PORT", self.edge
         yield "DYNAMODB_PORT", self.dynamodb
         yield "REDIS_PORT", self.redis
         for service in SERVICES:
             yield service.port_variable, self.services[service.name]
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.services[service]}"
 
 
 def service_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
@@ -69,16 +95,25 @@ def service_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
         "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{ports.dynamodb}",
         "REDIS_URL": f"redis://127.0.0.1:{ports.redis}/0",
         "DYNAMODB_CREATE_TABLES": "true",
-        "CATALOG_ADMIN_TOKEN": base.get("CATALOG_ADMIN_TOKEN") or LOCAL_ADMIN_TOKEN,
         "WEB_CONCURRENCY": base.get("WEB_CONCURRENCY") or "2",
-        "HOST": "127.0.0.1",
+        "CATALOG_ADMIN_TOKEN": base.get("CATALOG_ADMIN_TOKEN") or LOCAL_ADMIN_TOKEN,
+        "CART_CATALOG_URL": ports.url("catalog"),
+        "ORDERS_CART_URL": ports.url("cart"),
+        "ORDERS_CATALOG_URL": ports.url("catalog"),
+        "ORDERS_INTERNAL_TOKEN": LOCAL_INTERNAL_TOKEN,
+        "FULFILLMENT_ORDERS_URL": ports.url("orders"),
+        "FULFILLMENT_ORDERS_TOKEN": LOCAL_INTERNAL_TOKEN,
+        **{
+            f"EDGE_UPSTREAM_{name.upper()}": ports.url(name)
+            for name in ("catalog", "cart", "orders", "ui")
+        },
     }
 
 
 def start_dynamodb(
     group: Group, port: int, env: Mapping[str, str], log_path: str | None = None
 ) -> Child:
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    argv = [sys.executable, "-m", "devstack.dynamodb_emulator", "--port", str(port)]
     child = group.start("dynamodb", argv, env, log_path)
     child.wait_until(
         lambda: http_status(f"http://127.0.0.1:{port}/moto-api/") is not None, "answering"
@@ -98,8 +133,17 @@ def start_redis(
     group: Group, port: int, env: Mapping[str, str], *, mode: str, log_path: str | None = None
 ) -> Child:
     if mode == "redis-server":
-        argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port),
-                "--save", "", "--appendonly", "no"]  # fmt: skip
+        argv = [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
     else:
         argv = [sys.executable, "-m", "devstack.embedded_redis", "--port", str(port)]
     child = group.start(f"redis:{port}", argv, env, log_path)
@@ -135,3 +179,36 @@ def seed_catalog(group: Group, env: Mapping[str, str]) -> None:
     group.children.remove(child)  # done: not a process to watch or stop
     if code != 0:
         raise RuntimeError(f"seeding failed ({code}):\n{child.output()}")
+
+
+def start_store(
+    group: Group,
+    ports: Ports,
+    env: Mapping[str, str],
+    *,
+    redis: str,
+    on_step: Callable[[str], None] = lambda step: None,
+    log_dir: str | None = None,
+) -> None:
+    """Start the stand-ins and every service in order, seeding the catalog once it is up."""
+
+    def log_path(name: str) -> str | None:
+        return f"{log_dir}/{name}.log" if log_dir else None
+
+    on_step(f"DynamoDB emulator (moto server) on :{ports.dynamodb}")
+    start_dynamodb(group, ports.dynamodb, env, log_path("dynamodb"))
+    on_step(f"Redis ({redis}) on :{ports.redis}")
+    start_redis(group, ports.redis, env, mode=redis, log_path=log_path("redis"))
+    for service in SERVICES:
+        on_step(f"{service.name} on :{ports.services[service.name]}")
+        start_gunicorn(
+            group,
+            service.name,
+            service.app,
+            [ports.services[service.name]],
+            {**env, **service.env},
+            log_path=log_path(service.name),
+        )
+        if service.name == "catalog":
+            on_step("seeding the catalog")
+            seed_catalog(group, env)

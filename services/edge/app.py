@@ -68,11 +68,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     """Build the edge from `environ` (the process environment by default)."""
     settings = EdgeSettings.from_env(environ)
     app = create_service_app("edge", settings.service)
-    own = {
-        rule.rule: rule.methods or ()
-        for rule in app.url_map.iter_rules()
-        if rule.endpoint != "static"
-    }
+    own = {rule.rule: rule.methods or () for rule in app.url_map.iter_rules()}
     proxy = Proxy(
         settings.routes,
         settings.upstreams,
@@ -90,6 +86,4 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
             provide_automatic_options=False,
             merge_slashes=False,
         )
-    # Flask registers /static/<path:filename> even without a static folder; that path is the ui's.
-    app.view_functions["static"] = proxy.forward
     return app

@@ -68,6 +68,17 @@ class Operation:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def json_response(
+    body: BaseModel | bytes | str, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A JSON response from a model or already serialised JSON, ending in a newline (as Flask's
+    own JSON responses do, so `curl` output reads line by line)."""
+    if isinstance(body, BaseModel):
+        body = body.model_dump_json(by_alias=True)
+    data = body.encode() if isinstance(body, str) else body
+    return Response(data + b"\n", status=status, mimetype="application/json", headers=headers)
+
+
 def validation_problem(error: ValidationError, location: str) -> Problem:
     errors = [
         {
@@ -173,11 +184,7 @@ class Api:
                     kwargs["body"] = _parse(body, _json_body(), "body")
                 result = view(**kwargs)
                 if isinstance(result, BaseModel):
-                    return Response(
-                        result.model_dump_json(by_alias=True),
-                        status=status,
-                        mimetype="application/json",
-                    )
+                    return json_response(result, status)
                 return result
 
             self.blueprint.add_url_rule(rule, view.__name__, handle, methods=[method])

@@ -7,6 +7,7 @@ blueprint, its clients and its readiness checks on top (see `catalog.app`).
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import time
@@ -78,9 +79,13 @@ class RequestTelemetry:
             trace_id_var.reset(trace_token)
 
 
-def create_service_app(name: str, settings: ServiceSettings) -> Flask:
+def create_service_app(
+    name: str, settings: ServiceSettings, *, static_folder: str | os.PathLike[str] | None = None
+) -> Flask:
+    """The service's Flask app. Only a service that serves files names a `static_folder`: Flask
+    would otherwise claim /static/<path> in every service."""
     configure_logging(name, settings.log_level)
-    app = Flask(name)
+    app = Flask(name, static_folder=static_folder)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.wsgi_app = RequestTelemetry(app.wsgi_app)  # type: ignore[method-assign]

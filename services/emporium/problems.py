@@ -63,7 +63,7 @@ def problem_response(
         "instance": request.path,
         **extra,
     }
-    response = Response(json.dumps(document), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+    response = Response(json.dumps(document) + "\n", status=status, mimetype=PROBLEM_MEDIA_TYPE)
     response.headers.update(headers or {})
     return response
 

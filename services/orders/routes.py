@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import redis
 from flask import Blueprint, Response, current_app, request
 
-from emporium.api import Api
+from emporium.api import Api, json_response
 from emporium.outbound import ServiceClient
 from emporium.pagination import decode_cursor, encode_cursor
 from emporium.problems import Problem
@@ -70,9 +70,7 @@ def _orders() -> Orders:
 
 
 def _order_response(order: Order, status: int = 200, **headers: str) -> Response:
-    response = Response(order.model_dump_json(), status=status, mimetype="application/json")
-    response.headers.update(headers)
-    return response
+    return json_response(order, status, headers)
 
 
 def publish(orders: Orders, order: Order) -> None:
@@ -226,7 +224,7 @@ def list_orders(query: ListOrdersQuery) -> Response:
     after = decode_cursor(query.cursor, query.email, _POSITION) if query.cursor else None
     items, last = _orders().store.orders_of(query.email, query.limit, after)
     page = OrderPage(items=items, nextCursor=encode_cursor(last, query.email) if last else None)
-    return Response(page.model_dump_json(), mimetype="application/json")
+    return json_response(page)
 
 
 def _require_internal_token() -> None:

@@ -220,12 +220,16 @@ class OrdersStore:
 
     def awaits_publication(self, order_id: str) -> bool:
         """Whether the order's OrderPlaced event is still to be published."""
-        item = self.client().get_item(
-            TableName=self.table,
-            Key={"pk": {"S": f"order#{order_id}"}},
-            ProjectionExpression="outbox",
-            ConsistentRead=True,
-        ).get("Item")
+        item = (
+            self.client()
+            .get_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"order#{order_id}"}},
+                ProjectionExpression="outbox",
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
         return bool(item and "outbox" in item)
 
     def mark_published(self, order_id: str) -> None:

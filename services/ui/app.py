@@ -55,9 +55,8 @@ def add_security_headers(response: Response) -> Response:
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     """Build the ui app from `environ` (the process environment by default)."""
     settings = ServiceSettings.from_env(Env("", environ))
-    app = create_service_app("ui", settings)
     # Flask's static route (`/static/<path:filename>`) serves this folder, with ETags.
-    app.static_folder = STATIC_DIR
+    app = create_service_app("ui", settings, static_folder=STATIC_DIR)
     app.after_request(add_security_headers)  # runs for error responses too
     app.register_blueprint(pages)
     return app

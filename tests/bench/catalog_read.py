@@ -44,8 +44,10 @@ def _ms(value: str, unit: str) -> float:
 def run_wrk(url: str, seconds: int, connections: int, threads: int) -> Result:
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -83,8 +85,14 @@ def main() -> int:
         # each one would decide a round's figure more than the code does (one worker may hold
         # them all). REUSE_PORT lets the kernel spread them evenly, and recycling is off so
         # they are not dealt again mid-run.
-        base = {**os.environ, "PYTHONPATH": str(ROOT), "WEB_CONCURRENCY": workers,
-                "GUNICORN_THREADS": threads, "MAX_REQUESTS": "0", "REUSE_PORT": "true"}  # fmt: skip
+        base = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "WEB_CONCURRENCY": workers,
+            "GUNICORN_THREADS": threads,
+            "MAX_REQUESTS": "0",
+            "REUSE_PORT": "true",
+        }
         start_dynamodb(group, dynamodb_port, base, log_path=str(logs / "dynamodb.log"))
         start_redis(group, redis_port, base, mode="redis-server", log_path=str(logs / "redis.log"))
         env = {
@@ -98,16 +106,34 @@ def main() -> int:
             "CATALOG_ADMIN_TOKEN": "bench-admin-token-0000",
         }
         print("[2/4] seeding the catalog", flush=True)
-        subprocess.run([sys.executable, "-m", "catalog.seed"], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "catalog.seed"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         print(
             f"[3/4] catalog and bare Flask under gunicorn ({workers} workers x {threads} threads)"
         )
         catalog_port, bare_port = free_port(), free_port()
-        start_gunicorn(group, "catalog", "catalog.app:create_app()", [catalog_port], env,
-                       log_path=str(logs / "catalog.log"))  # fmt: skip
-        start_gunicorn(group, "bare", "tests.bench.bare_app:create_app()", [bare_port], env,
-                       ready_path="/bare", log_path=str(logs / "bare.log"))  # fmt: skip
+        start_gunicorn(
+            group,
+            "catalog",
+            "catalog.app:create_app()",
+            [catalog_port],
+            env,
+            log_path=str(logs / "catalog.log"),
+        )
+        start_gunicorn(
+            group,
+            "bare",
+            "tests.bench.bare_app:create_app()",
+            [bare_port],
+            env,
+            ready_path="/bare",
+            log_path=str(logs / "bare.log"),
+        )
         catalog, bare = f"http://127.0.0.1:{catalog_port}", f"http://127.0.0.1:{bare_port}"
         targets = {
             "bare Flask   GET /bare": bare + "/bare",
@@ -117,15 +143,21 @@ def main() -> int:
         for url in targets.values():  # warm: fill the cache, open the pools
             run_wrk(url, 2, args.connections, 1)
 
-        print(f"[4/4] wrk: {args.rounds} rounds x {args.seconds} s per endpoint, "
-              f"{args.connections} connections", flush=True)  # fmt: skip
+        print(
+            f"[4/4] wrk: {args.rounds} rounds x {args.seconds} s per endpoint, "
+            f"{args.connections} connections",
+            flush=True,
+        )
         results: dict[str, list[Result]] = {name: [] for name in targets}
         for round_number in range(1, args.rounds + 1):
             for name, url in targets.items():
                 result = run_wrk(url, args.seconds, args.connections, 1)
                 results[name].append(result)
-                print(f"  round {round_number}/{args.rounds}  {name:<46} {result.rps:>8.0f} req/s"
-                      f"  p99 {result.p99_ms:6.2f} ms", flush=True)  # fmt: skip
+                print(
+                    f"  round {round_number}/{args.rounds}  {name:<46} {result.rps:>8.0f} req/s"
+                    f"  p99 {result.p99_ms:6.2f} ms",
+                    flush=True,
+                )
 
     print(f"\n{'endpoint':<46} {'req/s':>8} {'p99 ms':>8}   (median of {args.rounds} rounds)")
     medians = {}

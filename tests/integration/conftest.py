@@ -12,14 +12,18 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import requests
 
 from devstack import stack
 from devstack.processes import Child, Group, free_port
+from devstack.stack import SERVICES, Ports
 
 ADMIN_TOKEN = "integration-admin-token"
 REDIS_HINT = "install Redis: apt-get install redis-server, or brew install redis"
@@ -140,3 +144,91 @@ def private_catalog(dynamodb_url: str, request: pytest.FixtureRequest) -> Iterat
     yield from _catalog_stack(
         dynamodb_url, "catalog-" + re.sub(r"[^A-Za-z0-9_.-]", "-", request.node.name)[:60]
     )
+
+
+# The whole store, every process, as `make run` starts it (on free ports).
+
+FINAL = {"SHIPPED", "PAYMENT_DECLINED"}
+
+
+@dataclass
+class Store:
+    ports: Ports
+    env: dict[str, str]
+    group: Group
+    http: requests.Session
+
+    @property
+    def url(self) -> str:
+        return self.ports.url("edge")
+
+    def child(self, name: str) -> Child:
+        return next(child for child in self.group.children if child.name == name)
+
+    def restart(self, name: str) -> None:
+        service = next(s for s in SERVICES if s.name == name)
+        old = self.child(name)
+        old.stop()  # already stopped or killed: this reaps it and closes its pipe
+        self.group.children.remove(old)
+        stack.start_gunicorn(
+            self.group, name, service.app, [self.ports.services[name]], {**self.env, **service.env}
+        )
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.http.request(method, self.url + path, timeout=15, **kwargs)
+
+    def cart_with(self, *lines: tuple[str, int]) -> str:
+        cart = self.call("POST", "/api/cart/carts")
+        assert cart.status_code == 201, cart.text
+        for product_id, quantity in lines:
+            added = self.call(
+                "PUT",
+                f"/api/cart/carts/{cart.json()['id']}/items/{product_id}",
+                json={"quantity": quantity},
+            )
+            assert added.status_code == 200, added.text
+        return str(cart.json()["id"])
+
+    def checkout(
+        self, cart_id: str, card: str = "4242424242424242", key: str | None = None
+    ) -> requests.Response:
+        body = {
+            "cartId": cart_id,
+            "customer": {
+                "email": "ada@example.com",
+                "name": "Ada Lovelace",
+                "address": {
+                    "line1": "1 Analytical St",
+                    "city": "London",
+                    "postalCode": "N1 9GU",
+                    "country": "GB",
+                },
+            },
+            "payment": {"card": card},
+        }
+        return self.call(
+            "POST",
+            "/api/orders/orders",
+            json=body,
+            headers={"Idempotency-Key": key or str(uuid.uuid4())},
+        )
+
+    def wait_final(self, order_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            order: dict[str, Any] = self.call("GET", f"/api/orders/orders/{order_id}").json()
+            if order["status"] in FINAL:
+                return order
+            time.sleep(0.1)
+        pytest.fail(f"order {order_id} did not reach a final status in {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def store() -> Iterator[Store]:
+    require_binary("redis-server", REDIS_HINT)
+    ports = Ports.free()
+    # A dead worker's messages are claimed after 2 s of silence here (30 s by default).
+    env = {**stack.service_env(ports, os.environ), "FULFILLMENT_CLAIM_IDLE_MS": "2000"}
+    with Group() as group, requests.Session() as http:
+        stack.start_store(group, ports, env, redis="redis-server")
+        yield Store(ports, env, group, http)

@@ -155,8 +155,11 @@ def test_reads_are_cached_and_writes_invalidate(catalog: CatalogStack) -> None:
 
 def test_reads_survive_a_redis_outage_and_the_cache_heals(private_catalog: CatalogStack) -> None:
     catalog = private_catalog
-    paths = ["/api/catalog/products/cast-iron-skillet", "/api/catalog/products?limit=5",
-             "/api/catalog/categories"]  # fmt: skip
+    paths = [
+        "/api/catalog/products/cast-iron-skillet",
+        "/api/catalog/products?limit=5",
+        "/api/catalog/categories",
+    ]
     failures: list[str] = []
     served = 0
     stop = threading.Event()

@@ -14,13 +14,19 @@ import requests
 from tests.integration.conftest import require_binary, service_env, start_gunicorn
 
 from devstack.processes import Group, free_port, http_status, port_open
+from devstack.stack import Ports
 
 pytestmark = pytest.mark.integration
 
 
 def test_sigterm_fails_readiness_then_finishes_in_flight_requests() -> None:
-    env = {**os.environ, "SHUTDOWN_DELAY_SECONDS": "1", "GRACEFUL_TIMEOUT": "10",
-           "WEB_CONCURRENCY": "1", "HOST": "127.0.0.1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "SHUTDOWN_DELAY_SECONDS": "1",
+        "GRACEFUL_TIMEOUT": "10",
+        "WEB_CONCURRENCY": "1",
+        "HOST": "127.0.0.1",
+    }
     with Group() as group:
         server, url = start_gunicorn(group, "slow", "tests.integration.slow_app:create_app()", env)
         answers: list[requests.Response] = []
@@ -73,10 +79,7 @@ def test_a_missing_setting_stops_start_up_with_one_line(dynamodb_url: str) -> No
 def test_make_run_serves_the_store_and_ctrl_c_stops_everything(redis_mode: str) -> None:
     if redis_mode == "redis-server":
         require_binary("redis-server", "the embedded variant of this test runs without it")
-    ports = {
-        name: str(free_port())
-        for name in ("EDGE_PORT", "CATALOG_PORT", "DYNAMODB_PORT", "REDIS_PORT")
-    }
+    ports = {name: str(port) for name, port in Ports.free().named()}
     with subprocess.Popen(
         [sys.executable, "-m", "devstack"],
         env={**os.environ, **ports, "DEVSTACK_REDIS": redis_mode},

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from tests.integration.conftest import require_binary
 
-from devstack.processes import free_port
+from devstack.stack import Ports
 
 pytestmark = pytest.mark.integration
 
@@ -39,10 +39,7 @@ def readme_commands(section: str) -> list[str]:
 def store() -> Iterator[str]:
     """`make run`'s stack on free ports; yields its entry point."""
     require_binary("redis-server", "the README's stack uses it when installed")
-    ports = {
-        name: str(free_port())
-        for name in ("EDGE_PORT", "CATALOG_PORT", "DYNAMODB_PORT", "REDIS_PORT")
-    }
+    ports = {name: str(port) for name, port in Ports.free().named()}
     env = {**os.environ, **ports}
     env.pop("CATALOG_ADMIN_TOKEN", None)  # the README uses the printed local token
     with subprocess.Popen(
@@ -103,3 +100,29 @@ def test_every_readme_call_works_as_written(store: str) -> None:
 
     put = next(command for command in commands if "-X PUT" in command)
     assert body_of(run(put, store))["status"] == 412  # "Run the PUT twice to see it"
+
+
+def readme_script(section: str) -> str:
+    """The first ```sh block of a README section, as one script."""
+    body = README.read_text().split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", body, flags=re.DOTALL)[0]
+
+
+def test_the_curl_journey_places_an_order_that_ships(store: str) -> None:
+    script = readme_script("Shopping with curl").replace("http://localhost:8080", store)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    *_, order_line, listing_line = done.stdout.strip().splitlines()
+    order = json.loads(order_line)
+    assert order["status"] == "SHIPPED"
+    assert [item["productId"] for item in order["items"]] == [
+        "cast-iron-skillet",
+        "linen-tea-towels",
+    ]
+    assert order["id"] in [listed["id"] for listed in json.loads(listing_line)["items"]]

@@ -20,9 +20,14 @@ from emporium.outbound import (
 )
 
 SETTINGS = OutboundSettings(
-    connect_timeout=0.2, read_timeout=0.5, retries=2, backoff_base=0.0, backoff_cap=0.0,
-    breaker_failures=3, breaker_reset=60.0,
-)  # fmt: skip
+    connect_timeout=0.2,
+    read_timeout=0.5,
+    retries=2,
+    backoff_base=0.0,
+    backoff_cap=0.0,
+    breaker_failures=3,
+    breaker_reset=60.0,
+)
 
 
 class Upstream:

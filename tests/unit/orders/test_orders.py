@@ -31,8 +31,11 @@ class FakeCatalog:
         product_id = path.rsplit("/", 1)[1]
         if product_id not in self.prices:
             return Reply(404, {}, b"{}")
-        body = {"id": product_id, "name": product_id.title(),
-                "price": {"amount": self.prices[product_id], "currency": "USD"}}  # fmt: skip
+        body = {
+            "id": product_id,
+            "name": product_id.title(),
+            "price": {"amount": self.prices[product_id], "currency": "USD"},
+        }
         return Reply(200, {}, json.dumps(body).encode())
 
 
@@ -184,9 +187,12 @@ def test_a_checkout_without_a_good_idempotency_key_is_refused(
 
 @pytest.mark.parametrize(
     ("cart", "kind"),
-    [(None, "unknown-cart"), ([], "empty-cart"), ([{"productId": "gone", "quantity": 1}],
-                                                  "product-unavailable")],
-)  # fmt: skip
+    [
+        (None, "unknown-cart"),
+        ([], "empty-cart"),
+        ([{"productId": "gone", "quantity": 1}], "product-unavailable"),
+    ],
+)
 def test_a_cart_that_cannot_be_ordered_is_a_422(
     store: Store, cart: list[dict[str, Any]] | None, kind: str
 ) -> None:
@@ -202,10 +208,18 @@ def test_a_cart_that_cannot_be_ordered_is_a_422(
 
 @pytest.mark.parametrize(
     "change",
-    [{"payment": {"card": "4242-4242"}}, {"customer": {"email": "not-an-email", "name": "A",
-     "address": {"line1": "x", "city": "y", "postalCode": "12345", "country": "US"}}},
-     {"cartId": 7}],
-)  # fmt: skip
+    [
+        {"payment": {"card": "4242-4242"}},
+        {
+            "customer": {
+                "email": "not-an-email",
+                "name": "A",
+                "address": {"line1": "x", "city": "y", "postalCode": "12345", "country": "US"},
+            }
+        },
+        {"cartId": 7},
+    ],
+)
 def test_a_malformed_checkout_is_a_422_naming_the_field(
     store: Store, change: dict[str, Any]
 ) -> None:

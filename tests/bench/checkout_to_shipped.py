@@ -1,0 +1,116 @@
+"""Benchmark: how long from checkout to SHIPPED, with the whole store running.
+
+    make bench          (or: .venv/bin/python tests/bench/checkout_to_shipped.py --orders 200)
+
+Starts the store as `make run` does (on free ports, logs to files), then 10 clients each fill a
+cart and check out until 200 orders are placed. Each order's time runs from the moment its
+checkout request was sent to the SHIPPED time orders recorded in its status history (the same
+machine's clock), so nothing polls while the orders flow. Prints p50 and p95 (target: p95
+under 1 s on a laptop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from devstack.processes import Group  # noqa: E402
+from devstack.stack import Ports, service_env, start_store  # noqa: E402
+
+CUSTOMER = {
+    "email": "bench@example.com",
+    "name": "Bench Mark",
+    "address": {"line1": "1 Load St", "city": "Testville", "postalCode": "12345", "country": "US"},
+}
+
+
+def place_order(http: requests.Session, store: str) -> tuple[str, float]:
+    """Fill a cart and check out; returns the order id and when the checkout was sent."""
+    cart = http.post(f"{store}/api/cart/carts", timeout=10).json()["id"]
+    added = http.put(
+        f"{store}/api/cart/carts/{cart}/items/cast-iron-skillet", json={"quantity": 1}, timeout=10
+    )
+    added.raise_for_status()
+    sent = time.time()
+    order = http.post(
+        f"{store}/api/orders/orders",
+        json={"cartId": cart, "customer": CUSTOMER, "payment": {"card": "4242424242424242"}},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        timeout=10,
+    )
+    order.raise_for_status()
+    return order.json()["id"], sent
+
+
+def shipped_at(http: requests.Session, store: str, order_id: str, deadline: float) -> float:
+    while time.monotonic() < deadline:
+        order = http.get(f"{store}/api/orders/orders/{order_id}", timeout=10).json()
+        for change in order["statusHistory"]:
+            if change["status"] == "SHIPPED":
+                return datetime.fromisoformat(change["at"].replace("Z", "+00:00")).timestamp()
+        time.sleep(0.2)
+    raise RuntimeError(f"order {order_id} did not ship in time")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=10)
+    args = parser.parse_args()
+    if not shutil.which("redis-server"):
+        print("bench: redis-server is not on PATH (apt-get install redis-server)", file=sys.stderr)
+        return 2
+
+    ports = Ports.free()
+    with tempfile.TemporaryDirectory(prefix="emporium-bench-") as scratch, Group() as group:
+        logs = os.environ.get("BENCH_LOGS", scratch)  # BENCH_LOGS keeps them after the run
+        print(f"[1/3] starting the store (logs in {logs})", flush=True)
+        env = service_env(ports, {**os.environ, "PYTHONPATH": str(ROOT)})
+        start_store(group, ports, env, redis="redis-server", log_dir=logs)
+        store = ports.url("edge")
+        print(f"[2/3] {args.clients} clients placing {args.orders} orders", flush=True)
+        with ThreadPoolExecutor(args.clients) as pool:
+            sessions = [requests.Session() for _ in range(args.clients)]
+            started = time.monotonic()
+            placed = list(
+                pool.map(
+                    lambda n: place_order(sessions[n % args.clients], store), range(args.orders)
+                )
+            )
+            placing = time.monotonic() - started
+            print(f"[3/3] waiting for every order to ship ({placing:.1f} s to place them)")
+            deadline = time.monotonic() + 120
+            shipped = list(
+                pool.map(lambda pair: shipped_at(sessions[0], store, pair[0], deadline), placed)
+            )
+            for session in sessions:
+                session.close()
+
+    latencies = sorted(done - sent for (_, sent), done in zip(placed, shipped, strict=True))
+    print(f"  placed {len(placed) / placing:.0f} orders/s")
+    p50 = statistics.median(latencies)
+    p95 = latencies[max(0, round(0.95 * len(latencies)) - 1)]
+    print(f"\ncheckout -> SHIPPED over {len(latencies)} orders, {args.clients} clients:")
+    print(
+        f"  p50 {p50 * 1000:.0f} ms   p95 {p95 * 1000:.0f} ms   max {latencies[-1] * 1000:.0f} ms"
+    )
+    print(f"  target p95 < 1000 ms: {'met' if p95 < 1 else 'missed'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,360 @@
+"""Fulfillment under gunicorn against a real redis-server and a stand-in for orders over HTTP.
+
+The stand-in (`OrdersStandIn`) serves the part of orders' internal API fulfillment calls, with
+the contract's transition rules, and records every call; the unit tests and the throughput
+benchmark use it too. The journey through the real orders service is tested with orders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+from tests.integration.conftest import start_gunicorn, start_redis
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from devstack.processes import Child, Group, free_port, http_status
+
+pytestmark = pytest.mark.integration
+
+ORDERS_TOKEN = "integration-orders-token"
+STREAM = "emporium:orders:events"
+PAYMENTS, SHIPMENTS = "fulfillment:payments", "fulfillment:shipments"
+FINAL = frozenset({"SHIPPED", "PAYMENT_DECLINED"})
+TRANSITIONS = frozenset({("PLACED", "PAID"), ("PAID", "SHIPPED"), ("PLACED", "PAYMENT_DECLINED")})
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # the tests read the calls from `puts`; the benchmark makes thousands
+
+
+class OrdersStandIn:
+    """Orders' internal status API as fulfillment sees it, served by werkzeug in a thread.
+
+    `PUT /internal/orders/{id}/status` answers as the contract says: 200 when the transition
+    is applied or the order already has that status, 409 with `currentStatus` when the rules
+    forbid it, 404 for an unknown order, 401/403 for a missing or wrong token. `script` holds
+    answers to give to the next PUTs instead (`(503, {})`, say); `hold_after(n)` makes every
+    PUT after the n-th wait, before it is applied, until `release` is set.
+    """
+
+    def __init__(self, token: str = ORDERS_TOKEN) -> None:
+        self.token = token
+        self.orders: dict[str, str] = {}
+        self.puts: list[tuple[str, str, int]] = []  # (order id, status asked, status answered)
+        self.applied: list[tuple[str, str]] = []  # (order id, new status), in order
+        self.script: list[tuple[int, dict[str, Any]]] = []
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self._hold_after: int | None = None
+        self._lock = threading.Lock()
+        self.server = make_server(
+            "127.0.0.1", 0, self._app, threaded=True, request_handler=_QuietHandler
+        )
+        self.url = f"http://127.0.0.1:{self.server.port}"
+        # A short poll interval: shutdown() waits for the serving loop to notice.
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.01,), name="orders-stand-in"
+        )
+
+    def __enter__(self) -> OrdersStandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join()
+
+    def place(self, *order_ids: str) -> None:
+        with self._lock:
+            self.orders.update(dict.fromkeys(order_ids, "PLACED"))
+
+    def hold_after(self, puts: int) -> None:
+        self._hold_after = puts
+
+    def status(self, order_id: str) -> str | None:
+        with self._lock:
+            return self.orders.get(order_id)
+
+    def applied_by_order(self) -> dict[str, list[str]]:
+        with self._lock:
+            by_order: dict[str, list[str]] = {}
+            for order_id, status in self.applied:
+                by_order.setdefault(order_id, []).append(status)
+            return by_order
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        parts = request.path.strip("/").split("/")
+        if request.method == "PUT" and len(parts) == 4 and parts[:2] == ["internal", "orders"]:
+            status, body = self._put_status(parts[2], request)
+        elif (
+            request.method == "GET" and len(parts) == 4 and parts[:3] == ["api", "orders", "orders"]
+        ):
+            current = self.status(parts[3])
+            status, body = (200, {"id": parts[3], "status": current}) if current else (404, {})
+        else:
+            status, body = 404, {}
+        mimetype = "application/json" if status == 200 else "application/problem+json"
+        response = Response(json.dumps(body), status=status, mimetype=mimetype)
+        return response(environ, start_response)
+
+    def _put_status(self, order_id: str, request: Request) -> tuple[int, dict[str, Any]]:
+        asked = str((request.get_json(silent=True) or {}).get("status"))
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            answer: tuple[int, dict[str, Any]] = (401, {"title": "Unauthorized"})
+        elif auth.removeprefix("Bearer ") != self.token:
+            answer = (403, {"title": "Forbidden"})
+        else:
+            answer = self._transition(order_id, asked)
+        with self._lock:
+            self.puts.append((order_id, asked, answer[0]))
+        return answer
+
+    def _transition(self, order_id: str, asked: str) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            if self.script:
+                return self.script.pop(0)
+            held = self._hold_after is not None and len(self.puts) >= self._hold_after
+        if held:
+            self.held.set()
+            self.release.wait(timeout=60)
+        with self._lock:
+            current = self.orders.get(order_id)
+            if current is None:
+                return 404, {"title": "Not Found", "detail": f"no order {order_id}"}
+            if current == asked:
+                return 200, {"id": order_id, "status": current}
+            if (current, asked) not in TRANSITIONS:
+                return 409, {"title": "Conflict", "status": 409, "currentStatus": current}
+            self.orders[order_id] = asked
+            self.applied.append((order_id, asked))
+            return 200, {"id": order_id, "status": asked}
+
+
+def order_placed(order_id: str, last4: str = "4242") -> str:
+    """The JSON of an OrderPlaced event (schema version 1) for `order_id`."""
+    return json.dumps(
+        {
+            "id": f"{order_id}:OrderPlaced",
+            "type": "OrderPlaced",
+            "version": 1,
+            "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "orderId": order_id,
+            "payload": {
+                "total": {"amount": 4299, "currency": "USD"},
+                "items": [{"productId": "cast-iron-skillet", "quantity": 1}],
+                "customerEmail": "ada@example.com",
+                "paymentLast4": last4,
+            },
+        }
+    )
+
+
+def card_for(index: int) -> str:
+    """Every seventh order pays with the card that is always declined."""
+    return "0000" if index % 7 == 3 else f"{4000 + index % 1000:04d}"
+
+
+def publish(client: redis.Redis, orders: OrdersStandIn, count: int, prefix: str) -> list[str]:
+    order_ids = [f"{prefix}-{index:03d}" for index in range(count)]
+    orders.place(*order_ids)
+    with client.pipeline(transaction=False) as pipe:
+        for index, order_id in enumerate(order_ids):
+            pipe.xadd(STREAM, {"event": order_placed(order_id, card_for(index))})
+        pipe.execute()
+    return order_ids
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not {what} after {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """A sample's value from /metrics (summed over gunicorn's workers), 0 if absent."""
+    wanted = dict(labels)
+    for line in requests.get(url + "/metrics", timeout=5).text.splitlines():
+        sample, _, value = line.rpartition(" ")
+        if sample.split("{")[0] != name:
+            continue
+        found = dict(
+            pair.split("=", 1) for pair in sample.partition("{")[2].rstrip("}").split(",") if pair
+        )
+        if {key: item.strip('"') for key, item in found.items()} == wanted:
+            return float(value)
+    return 0.0
+
+
+@dataclass
+class Stack:
+    group: Group
+    redis: redis.Redis
+    redis_port: int
+    orders: OrdersStandIn
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "WEB_CONCURRENCY": "1",
+            "GRACEFUL_TIMEOUT": "10",
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "FULFILLMENT_ORDERS_URL": self.orders.url,
+            "FULFILLMENT_ORDERS_TOKEN": ORDERS_TOKEN,
+            # Short, so a new worker soon claims what a killed one left pending.
+            "FULFILLMENT_CLAIM_IDLE_MS": "1000",
+            **extra,
+        }
+
+    def start_worker(self, **extra: str) -> tuple[Child, str]:
+        return start_gunicorn(
+            self.group, "fulfillment", "fulfillment.app:create_app()", self.env(**extra)
+        )
+
+    def all_final(self, order_ids: list[str]) -> bool:
+        return all(self.orders.status(order_id) in FINAL for order_id in order_ids)
+
+    def pending(self) -> int:
+        summary: Any = self.redis.xpending(STREAM, "fulfillment")
+        return int(summary["pending"])
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with Group() as group, OrdersStandIn() as orders:
+        port = free_port()
+        start_redis(group, port)
+        with redis.Redis(port=port) as client:
+            yield Stack(group, client, port, orders)
+
+
+def check_each_order_completed_once(stack: Stack, order_ids: list[str]) -> None:
+    declined = {order_id for index, order_id in enumerate(order_ids) if card_for(index) == "0000"}
+    applied = stack.orders.applied_by_order()
+    for order_id in order_ids:
+        expected = ["PAYMENT_DECLINED"] if order_id in declined else ["PAID", "SHIPPED"]
+        assert applied.get(order_id) == expected, (order_id, applied.get(order_id))
+    assert stack.redis.hlen(PAYMENTS) == len(order_ids)
+    assert stack.redis.hlen(SHIPMENTS) == len(order_ids) - len(declined)
+    decisions = Counter(json.loads(value)["decision"] for value in stack.redis.hvals(PAYMENTS))
+    assert decisions == {"declined": len(declined), "approved": len(order_ids) - len(declined)}
+    assert stack.redis.xlen(f"{STREAM}:dead") == 0
+
+
+def test_every_order_is_charged_once_and_ends_shipped_or_declined(stack: Stack) -> None:
+    _, url = stack.start_worker()
+    order_ids = publish(stack.redis, stack.orders, 20, "twenty")
+
+    eventually(lambda: stack.all_final(order_ids), "all final")
+    eventually(lambda: stack.pending() == 0, "all acknowledged")
+
+    check_each_order_completed_once(stack, order_ids)
+    assert metric(url, "fulfillment_effects_total", effect="charge") == 20
+    assert metric(url, "fulfillment_effects_total", effect="ship") == 17
+    assert (
+        metric(url, "events_processed_total", stream=STREAM, type="OrderPlaced", outcome="done")
+        == 20
+    )
+    assert http_status(url + "/readyz") == 200
+
+
+def test_each_gunicorn_worker_consumes_from_its_fork_without_any_request(
+    stack: Stack, tmp_path: Path
+) -> None:
+    argv = [sys.executable, "-m", "gunicorn", "-c", "python:emporium.gunicorn_conf",
+            "--bind", f"127.0.0.1:{free_port()}", "fulfillment.app:create_app()"]  # fmt: skip
+    log = tmp_path / "fulfillment.log"
+    master = stack.group.start("fulfillment", argv, stack.env(WEB_CONCURRENCY="2"), str(log))
+    order_ids = publish(stack.redis, stack.orders, 20, "no-http")
+
+    eventually(lambda: stack.all_final(order_ids), "all final")  # nothing called it over HTTP
+
+    def consumer_pids() -> set[int]:
+        started = re.findall(r'"consumer started".*"consumer": "[^"]*-(\d+)"', log.read_text())
+        return {int(pid) for pid in started}
+
+    eventually(lambda: len(consumer_pids()) == 2, "one consumer per worker process")
+    assert master.pid not in consumer_pids()  # and none in the master
+
+
+def test_a_worker_killed_mid_stream_loses_no_order_and_repeats_no_step(stack: Stack) -> None:
+    first, _ = stack.start_worker()
+    stack.orders.hold_after(60)  # a third of the way through the status calls
+    order_ids = publish(stack.redis, stack.orders, 100, "killed")
+    eventually(stack.orders.held.is_set, "holding a status call")
+
+    first.signal(signal.SIGKILL)  # the whole process group: gunicorn's master and its worker
+    first.popen.wait(timeout=10)
+    assert stack.pending() > 0  # the dead worker's messages
+    stack.orders.release.set()  # the call it was waiting for is applied after all
+
+    stack.start_worker()  # a new consumer, which claims what the dead one left
+    eventually(lambda: stack.all_final(order_ids), "all final", timeout=60)
+    eventually(lambda: stack.pending() == 0, "all acknowledged")
+
+    check_each_order_completed_once(stack, order_ids)
+
+
+def test_sigterm_finishes_the_messages_in_hand_then_reads_nothing_new(stack: Stack) -> None:
+    stack.orders.hold_after(2)
+    order_ids = publish(stack.redis, stack.orders, 5, "in-hand")  # read in one batch
+    worker, _ = stack.start_worker()
+    eventually(stack.orders.held.is_set, "holding a status call")
+
+    worker.popen.send_signal(signal.SIGTERM)
+    # gunicorn's worker leaves its request loop only after DRAINING is set.
+    eventually(lambda: "Worker exiting" in worker.output(), "draining")
+    later = publish(stack.redis, stack.orders, 3, "after-sigterm")
+    stack.orders.release.set()
+
+    assert worker.popen.wait(timeout=15) == 0
+    assert stack.all_final(order_ids)
+    assert [stack.orders.status(order_id) for order_id in later] == ["PLACED"] * 3
+    assert stack.pending() == 0  # nothing left half-done: the later events were never read
+    assert '"consumer stopped"' in worker.output()
+
+
+def test_readiness_follows_redis_and_the_loop_resumes_after_a_redis_restart(stack: Stack) -> None:
+    worker, url = stack.start_worker()
+    redis_child = stack.group.children[0]
+    redis_child.stop()
+    eventually(lambda: http_status(url + "/readyz") == 503, "unready without Redis")
+
+    start_redis(stack.group, stack.redis_port)  # empty: the stream and the group are gone too
+    eventually(lambda: http_status(url + "/readyz") == 200, "ready again")
+    order_ids = publish(stack.redis, stack.orders, 3, "after-restart")
+    eventually(lambda: stack.all_final(order_ids), "all final")
+    assert worker.running()
+
+
+def test_python_m_fulfillment_consumes_in_the_foreground_until_sigterm(stack: Stack) -> None:
+    child = stack.group.start("fulfillment-cli", [sys.executable, "-m", "fulfillment"], stack.env())
+    order_ids = publish(stack.redis, stack.orders, 3, "cli")
+    eventually(lambda: stack.all_final(order_ids), "all final")
+
+    child.popen.send_signal(signal.SIGTERM)
+    assert child.popen.wait(timeout=10) == 0
+    assert '"consumer stopped"' in child.output()

@@ -1,0 +1,106 @@
+"""The whole store, every process running, through the edge: what a shopper does, and what
+happens when parts of it fail."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+from tests.integration.conftest import Store
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_shopper_browses_fills_a_cart_checks_out_and_the_order_ships(store: Store) -> None:
+    assert store.call("GET", "/").status_code == 200  # the UI, through the same edge
+    categories = store.call("GET", "/api/catalog/categories").json()["items"]
+    kitchen = store.call("GET", f"/api/catalog/products?category={categories[0]['id']}&limit=2")
+    first, second = kitchen.json()["items"]
+    cart_id = store.cart_with((first["id"], 2), (second["id"], 1))
+    cart = store.call("GET", f"/api/cart/carts/{cart_id}").json()
+    expected = 2 * first["price"]["amount"] + second["price"]["amount"]
+    assert cart["subtotal"]["amount"] == expected
+
+    key = str(uuid.uuid4())
+    placed = store.checkout(cart_id, key=key)
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
+    assert order["status"] == "PLACED"
+    assert order["total"]["amount"] == expected
+    assert store.call("GET", f"/api/cart/carts/{cart_id}").status_code == 404  # emptied: gone
+
+    shipped = store.wait_final(order["id"])
+    assert shipped["status"] == "SHIPPED"
+    assert [change["status"] for change in shipped["statusHistory"]] == [
+        "PLACED",
+        "PAID",
+        "SHIPPED",
+    ]
+
+    replay = store.checkout(cart_id, key=key)  # the same checkout, sent again
+    assert replay.status_code == 201
+    assert replay.json()["id"] == order["id"]
+    mine = store.call("GET", "/api/orders/orders?email=ada@example.com&limit=100").json()["items"]
+    assert [o["id"] for o in mine].count(order["id"]) == 1
+
+
+def test_a_card_ending_0000_is_declined(store: Store) -> None:
+    order = store.checkout(store.cart_with(("cast-iron-skillet", 1)), card="4000000000000000")
+    assert order.status_code == 201, order.text
+    final = store.wait_final(order.json()["id"])
+    assert final["status"] == "PAYMENT_DECLINED"
+    assert [change["status"] for change in final["statusHistory"]] == ["PLACED", "PAYMENT_DECLINED"]
+
+
+def test_with_catalog_down_adding_to_a_cart_is_a_503_and_changes_nothing(store: Store) -> None:
+    cart_id = store.cart_with(("cast-iron-skillet", 1))
+    before = store.call("GET", f"/api/cart/carts/{cart_id}").json()
+    store.child("catalog").stop()
+    try:
+        added = store.call(
+            "PUT", f"/api/cart/carts/{cart_id}/items/bamboo-bath-mat", json={"quantity": 1}
+        )
+        assert added.status_code == 503
+        assert added.headers["Content-Type"] == "application/problem+json"
+        assert int(added.headers["Retry-After"]) >= 1
+        assert store.call("GET", f"/api/cart/carts/{cart_id}").json() == before
+    finally:
+        store.restart("catalog")
+
+
+def test_a_worker_killed_mid_stream_still_completes_every_order_exactly_once(store: Store) -> None:
+    cards = ["4000000000000000" if n % 10 == 0 else "4242424242424242" for n in range(100)]
+    with ThreadPoolExecutor(max_workers=8) as pool, redis.Redis(port=store.ports.redis) as r:
+        charged_before = r.hlen("fulfillment:payments")
+        placing = [
+            pool.submit(
+                lambda card: store.checkout(store.cart_with(("linen-tea-towels", 1)), card), card
+            )
+            for card in cards
+        ]
+        deadline = time.monotonic() + 60
+        while r.hlen("fulfillment:payments") < charged_before + 20:
+            assert time.monotonic() < deadline, "fulfillment did not start on the orders"
+            time.sleep(0.01)
+        worker = store.child("fulfillment")
+        os.killpg(worker.pid, signal.SIGKILL)  # master and worker, in the middle of the stream
+        worker.popen.wait()
+        store.restart("fulfillment")  # a new consumer claims what the dead one held
+
+        orders = [future.result().json()["id"] for future in placing]
+        finals = list(pool.map(lambda order_id: store.wait_final(order_id, 120), orders))
+        charged = [r.hexists("fulfillment:payments", order_id) for order_id in orders]
+        shipped = [r.hexists("fulfillment:shipments", order_id) for order_id in orders]
+
+    expected = ["PAYMENT_DECLINED" if card.endswith("0000") else "SHIPPED" for card in cards]
+    assert [order["status"] for order in finals] == expected
+    for order in finals:  # every step applied once: no status twice in an order's history
+        steps = [change["status"] for change in order["statusHistory"]]
+        assert steps in (["PLACED", "PAID", "SHIPPED"], ["PLACED", "PAYMENT_DECLINED"]), steps
+    assert all(charged)  # one charge decision per order, recorded once (HSETNX)
+    assert shipped == [status == "SHIPPED" for status in expected]

@@ -1,0 +1,127 @@
+"""Fixtures of fulfillment's unit tests: Redis is fakeredis (streams and consumer groups
+included); orders is the HTTP stand-in of the integration tests, served in-process.
+
+Workers are driven turn by turn (`Worker.poll`, `Worker.handle`) with tiny block and claim
+times; a test that needs the loop itself runs `Worker.run` in a thread and stops it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+from redis.typing import EncodableT, FieldT
+from tests.integration.test_fulfillment import ORDERS_TOKEN, OrdersStandIn, order_placed
+
+from emporium.outbound import OutboundSettings, ServiceClient
+from fulfillment.steps import Fulfillment, OrdersClient
+from fulfillment.worker import Worker
+
+STREAM = "test:orders:events"
+DEAD_LETTERS = f"{STREAM}:dead"
+GROUP = "fulfillment"
+
+# No retries and no pauses: each status call is one HTTP request, and failures show at once.
+OUTBOUND = OutboundSettings(
+    connect_timeout=0.5,
+    read_timeout=2.0,
+    retries=0,
+    backoff_base=0.0,
+    backoff_cap=0.0,
+    breaker_failures=1000,
+    breaker_reset=1.0,
+)
+
+
+@dataclass
+class Rig:
+    """A stream in fakeredis, the orders stand-in, and what tests do with them."""
+
+    server: fakeredis.FakeServer
+    client: redis.Redis
+    orders: OrdersStandIn
+    fulfillment: Fulfillment
+
+    def worker(self, **overrides: Any) -> Worker:
+        """A worker on STREAM: consumer "c1", claims messages idle 0 ms at every turn, at most
+        3 deliveries, no pauses; keyword arguments override any of it."""
+        options: dict[str, Any] = {
+            "client": self.client,
+            "process": self.fulfillment,
+            "stream": STREAM,
+            "group": GROUP,
+            "consumer": "c1",
+            "claim_idle_ms": 0,
+            "max_deliveries": 3,
+            "stop": threading.Event(),
+            "block_ms": 5,
+            "claim_every": 0.0,
+            "backoff": (0.0, 0.0),
+        }
+        options.update(overrides)
+        return Worker(options.pop("client"), options.pop("process"), **options)
+
+    def publish(self, order_id: str, last4: str = "4242", **fields: str) -> bytes:
+        """XADD an OrderPlaced for `order_id`, placed at the stand-in too (or XADD `fields`)."""
+        self.orders.place(order_id)
+        message: dict[FieldT, EncodableT] = {"event": order_placed(order_id, last4)}
+        if fields:
+            message = dict(fields.items())
+        message_id: Any = self.client.xadd(STREAM, message)
+        return bytes(message_id)
+
+    def deliver(self, consumer: str) -> list[bytes]:
+        """Deliver the new messages to `consumer`, which never acknowledges them: a dead one."""
+        reply: Any = self.client.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=100)
+        return [message_id for _, entries in reply or [] for message_id, _ in entries]
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The group's pending entries: message_id, consumer, times_delivered, ..."""
+        entries: Any = self.client.xpending_range(STREAM, GROUP, "-", "+", 100)
+        return list(entries)
+
+    def dead_letters(self) -> list[dict[bytes, bytes]]:
+        entries: Any = self.client.xrange(DEAD_LETTERS)
+        return [fields for _, fields in entries]
+
+
+@pytest.fixture
+def redis_server() -> fakeredis.FakeServer:
+    return fakeredis.FakeServer()
+
+
+@pytest.fixture
+def client(redis_server: fakeredis.FakeServer) -> Iterator[redis.Redis]:
+    with fakeredis.FakeRedis(server=redis_server) as connection:
+        yield connection
+
+
+@pytest.fixture
+def orders() -> Iterator[OrdersStandIn]:
+    with OrdersStandIn() as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+def orders_client(orders: OrdersStandIn) -> OrdersClient:
+    return OrdersClient(ServiceClient("orders", orders.url, OUTBOUND), ORDERS_TOKEN)
+
+
+@pytest.fixture
+def fulfillment(client: redis.Redis, orders_client: OrdersClient) -> Fulfillment:
+    return Fulfillment(client, orders_client, clock=lambda: "2025-06-01T12:00:00.000Z")
+
+
+@pytest.fixture
+def rig(
+    redis_server: fakeredis.FakeServer,
+    client: redis.Redis,
+    orders: OrdersStandIn,
+    fulfillment: Fulfillment,
+) -> Rig:
+    return Rig(redis_server, client, orders, fulfillment)
