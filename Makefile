@@ -1,7 +1,7 @@
 # Emporium: one command sets up, one runs, one tests.
 #   make run     the whole store on this machine (needs only python3 >= 3.11)
 #   make test    lint, type checks, unit and integration tests
-#   make bench   the catalog read benchmark (needs wrk, or falls back to a Python load)
+#   make bench   the benchmarks (needs wrk and redis-server)
 
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -54,8 +54,10 @@ fmt: $(VENV)/.synced ## format and fix what ruff can
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(VENV)/.synced ## catalog read vs a bare Flask endpoint, same gunicorn settings
+bench: $(VENV)/.synced ## the figures: catalog read vs bare Flask, checkout to SHIPPED, events/s
 	$(BIN)/python tests/bench/catalog_read.py
+	$(BIN)/python tests/bench/checkout_to_shipped.py
+	$(BIN)/python tests/bench/fulfillment_throughput.py
 
 clean: ## remove the virtual environments and caches
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -38,6 +38,7 @@ class FulfillmentSettings:
     group: str
     claim_idle_ms: int
     max_deliveries: int
+    concurrency: int
     service: ServiceSettings
     redis: RedisSettings
     outbound: OutboundSettings
@@ -55,6 +56,7 @@ class FulfillmentSettings:
             group=own.text("GROUP", "fulfillment", pattern=GROUP_PATTERN),
             claim_idle_ms=own.integer("CLAIM_IDLE_MS", 30_000, min=100),
             max_deliveries=own.integer("MAX_DELIVERIES", 5, min=1, max=1000),
+            concurrency=own.integer("CONCURRENCY", 8, min=1, max=64),
             service=ServiceSettings.from_env(shared),
             redis=RedisSettings.from_env(shared),
             outbound=OutboundSettings.from_env(shared),
@@ -84,6 +86,7 @@ def create_worker(settings: FulfillmentSettings, stop: threading.Event) -> Worke
         max_deliveries=settings.max_deliveries,
         stop=stop,
         block_ms=BLOCK_MS,
+        concurrency=settings.concurrency,
     )
 
 

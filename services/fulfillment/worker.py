@@ -37,6 +37,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -94,6 +95,7 @@ class Worker:
         claim_every: float | None = None,
         backoff: tuple[float, float] = (0.2, 10.0),
         hold_seconds: float = 300.0,
+        concurrency: int = 1,
     ) -> None:
         self.redis = client
         self.process = process
@@ -112,6 +114,9 @@ class Worker:
         )
         self.backoff_base, self.backoff_cap = backoff
         self.hold_seconds = hold_seconds
+        # Each message waits mostly on orders: a batch's messages are handled side by side.
+        # Two messages of one order (a redelivery) are safe together: every step is idempotent.
+        self._pool = ThreadPoolExecutor(concurrency, "fulfil") if concurrency > 1 else None
         self._group_ready = False
         self._claim_cursor: bytes | str = "0-0"
         self._claim_due = 0.0
@@ -151,8 +156,14 @@ class Worker:
             self.claim_idle()
             self._claim_due = time.monotonic() + self.claim_every
         if not self.stopping():
-            for message in self.read_new():
+            self.handle_all(self.read_new())
+
+    def handle_all(self, messages: list[Message]) -> None:
+        if self._pool is None or len(messages) < 2:
+            for message in messages:
                 self.handle(message)
+        else:
+            list(self._pool.map(self.handle, messages))  # re-raises a RedisError here
 
     def ensure_group(self) -> None:
         if self._group_ready:
@@ -192,8 +203,7 @@ class Worker:
             )
             cursor, entries = reply[0], reply[1]
             self._claim_cursor = cursor
-            for message in self._with_deliveries(entries):
-                self.handle(message)
+            self.handle_all(self._with_deliveries(entries))
             if cursor in (b"0-0", "0-0"):
                 return
 

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import logging
 import re
-import secrets
 from dataclasses import dataclass
 
 import redis
@@ -133,23 +132,26 @@ def _idempotency_key() -> str:
     return key
 
 
-def _replay(orders: Orders, key: str, request_hash: str) -> Response | None:
+def _order_id(key: str) -> str:
+    """The id of the order a checkout with this Idempotency-Key makes: the same key, the same
+    order. The key cannot be recovered from the id."""
+    return "ord-" + hashlib.sha256(f"checkout:{key}".encode()).hexdigest()[:24]
+
+
+def _replay(orders: Orders, order_id: str, request_hash: str) -> Response | None:
     """The order an earlier checkout with this key made, or None if there was none."""
-    record = orders.store.idempotency_record(key)
-    if record is None:
+    earlier = orders.store.checkout_of(order_id)
+    if earlier is None:
         return None
-    if not hmac.compare_digest(record.request_hash, request_hash):
+    if not hmac.compare_digest(earlier.request_hash, request_hash):
         raise Problem(
             422,
             "This Idempotency-Key was used for a different checkout; use a new key.",
             type_="idempotency-key-reused",
         )
-    order = orders.store.get_order(record.order_id)
-    if order is None:  # the transaction writes both or neither
-        raise Problem(500, "The order of this Idempotency-Key is missing.")
-    if orders.store.awaits_publication(order.id):
-        publish(orders, order)  # the first attempt was cut short before it published
-    return _order_response(order, 201, **{"Idempotent-Replayed": "true"})
+    if earlier.awaits_publication:
+        publish(orders, earlier.order)  # the first attempt was cut short before it published
+    return _order_response(earlier.order, 201, **{"Idempotent-Replayed": "true"})
 
 
 @api.post(
@@ -163,9 +165,9 @@ def _replay(orders: Orders, key: str, request_hash: str) -> Response | None:
 )
 def place_order(body: Checkout) -> Response:
     orders = _orders()
-    key = _idempotency_key()
+    order_id = _order_id(_idempotency_key())
     request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-    replayed = _replay(orders, key, request_hash)
+    replayed = _replay(orders, order_id, request_hash)
     if replayed is not None:
         return replayed
 
@@ -180,7 +182,7 @@ def place_order(body: Checkout) -> Response:
 
     created = now_iso()
     order = Order(
-        id="ord-" + secrets.token_hex(12),
+        id=order_id,
         status="PLACED",
         items=items,
         total=Money(amount=sum(item.lineTotal.amount for item in items), currency="USD"),
@@ -189,9 +191,9 @@ def place_order(body: Checkout) -> Response:
         createdAt=created,
         statusHistory=[StatusChange(status="PLACED", at=created)],
     )
-    if not orders.store.create_order(order, key, request_hash):
+    if not orders.store.create_order(order, request_hash):
         # The same key won a race a moment ago: answer with its order.
-        replayed = _replay(orders, key, request_hash)
+        replayed = _replay(orders, order_id, request_hash)
         if replayed is None:
             raise Problem(409, "A checkout with this Idempotency-Key is in progress; retry.")
         return replayed

@@ -1,8 +1,9 @@
 """The orders table.
 
-One table (`pk`) holds orders (`order#<id>`) and idempotency records (`idem#<key>`):
-- an order and the record of the Idempotency-Key that created it are written in one
-  transaction, so a retried checkout finds the order instead of making a second one;
+One table (`pk` = `order#<id>`) holds the orders:
+- an order's id is derived from the Idempotency-Key of its checkout, and the order is written
+  only if that id is new, with a hash of the checkout request: a retried checkout finds the
+  order instead of making a second one, with one conditional write and no transaction;
 - GSI `byEmail` (`email`, `createdKey` = `<createdAt>#<id>`): a customer's orders, newest first;
 - GSI `outbox` (`outbox`, `id`): sparse; an order is in it until its OrderPlaced event has
   been published, so a relay can publish what a failure left behind.
@@ -12,7 +13,6 @@ Only this service writes this table. Status changes are conditional on the curre
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 BY_EMAIL = "byEmail"
 OUTBOX = "outbox"
-IDEMPOTENCY_DAYS = 7
 
 # Which status each status may follow.
 PREDECESSOR = {"PAID": "PLACED", "PAYMENT_DECLINED": "PLACED", "SHIPPED": "PAID"}
@@ -55,9 +54,12 @@ class TransitionError(Exception):
 
 
 @dataclass(frozen=True)
-class IdempotencyRecord:
-    order_id: str
+class Checkout:
+    """An order as its checkout left it: what a replay of that checkout needs."""
+
+    order: Order
     request_hash: str
+    awaits_publication: bool
 
 
 def _plain(value: Any) -> Any:
@@ -125,73 +127,47 @@ class OrdersStore:
         client.get_waiter("table_exists").wait(
             TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
         )
-        try:
-            client.update_time_to_live(
-                TableName=self.table,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"},
-            )
-        except ClientError as error:  # already enabled
-            if error.response["Error"]["Code"] != "ValidationException":
-                raise
 
-    def idempotency_record(self, key: str) -> IdempotencyRecord | None:
-        item = (
-            self.client()
-            .get_item(TableName=self.table, Key={"pk": {"S": f"idem#{key}"}}, ConsistentRead=True)
-            .get("Item")
-        )
-        if not item:
-            return None
-        return IdempotencyRecord(item["orderId"]["S"], item["requestHash"]["S"])
-
-    def create_order(self, order: Order, key: str, request_hash: str) -> bool:
-        """Write the order and its idempotency record together; False if the key is taken."""
-        order_item = {
+    def create_order(self, order: Order, request_hash: str) -> bool:
+        """Write the order unless its id exists; False if it does (an earlier checkout)."""
+        item = {
             "pk": f"order#{order.id}",
             **order.model_dump(),
+            "requestHash": request_hash,
             "email": order.customer.email,
             "createdKey": f"{order.createdAt}#{order.id}",
             "outbox": "pending",
         }
-        idem_item = {
-            "pk": f"idem#{key}",
-            "orderId": order.id,
-            "requestHash": request_hash,
-            "expiresAt": int(time.time()) + IDEMPOTENCY_DAYS * 86400,
-        }
         try:
-            self.client().transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": _item(order_item),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": _item(idem_item),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                ]
+            self.client().put_item(
+                TableName=self.table,
+                Item=_item(item),
+                ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "TransactionCanceledException":
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
         return True
 
-    def get_order(self, order_id: str) -> Order | None:
-        item = (
+    def checkout_of(self, order_id: str) -> Checkout | None:
+        item = self._item(order_id)
+        if item is None:
+            return None
+        return Checkout(_order(item), item["requestHash"]["S"], "outbox" in item)
+
+    def _item(self, order_id: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = (
             self.client()
             .get_item(
                 TableName=self.table, Key={"pk": {"S": f"order#{order_id}"}}, ConsistentRead=True
             )
             .get("Item")
         )
+        return item
+
+    def get_order(self, order_id: str) -> Order | None:
+        item = self._item(order_id)
         return _order(item) if item else None
 
     def orders_of(
@@ -217,20 +193,6 @@ class OrdersStore:
         orders = [_order(item) for item in items[:limit]]
         more = len(items) > limit
         return orders, (f"{orders[-1].createdAt}#{orders[-1].id}" if more else None)
-
-    def awaits_publication(self, order_id: str) -> bool:
-        """Whether the order's OrderPlaced event is still to be published."""
-        item = (
-            self.client()
-            .get_item(
-                TableName=self.table,
-                Key={"pk": {"S": f"order#{order_id}"}},
-                ProjectionExpression="outbox",
-                ConsistentRead=True,
-            )
-            .get("Item")
-        )
-        return bool(item and "outbox" in item)
 
     def mark_published(self, order_id: str) -> None:
         self.client().update_item(
