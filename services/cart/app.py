@@ -14,11 +14,11 @@ from cart.routes import Carts, api
 from cart.store import CartStore
 from emporium import dynamodb
 from emporium.app import create_service_app, health
+from emporium.background import PerProcess
 from emporium.config import Env, ServiceSettings
-from emporium.dynamodb import DynamoDBSettings, PerProcess, dynamodb_client
+from emporium.dynamodb import TABLE_NAME, DynamoDBSettings, dynamodb_client
 from emporium.outbound import OutboundSettings, ServiceClient
 
-TABLE_PATTERN = r"[A-Za-z0-9_.-]{3,255}"
 SECONDS_PER_DAY = 24 * 60 * 60
 
 
@@ -36,7 +36,7 @@ class CartSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CartSettings:
         own, shared = Env("CART_", environ), Env("", environ)
         return cls(
-            table=own.text("TABLE", "emporium-carts", pattern=TABLE_PATTERN),
+            table=own.text("TABLE", "emporium-carts", pattern=TABLE_NAME),
             catalog_url=own.url("CATALOG_URL", schemes=("http", "https")),
             ttl_days=own.integer("TTL_DAYS", 7, min=1, max=90),
             max_lines=own.integer("MAX_LINES", 50, min=1, max=200),

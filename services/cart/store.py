@@ -19,6 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from cart.models import Cart, CartItem, CatalogProduct, Money
+from emporium.dynamodb import ensure_table, probe_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -101,34 +102,10 @@ class CartStore:
     attempts: int = 5  # writes per change before giving up on a cart that keeps changing
 
     def ping(self) -> None:
-        # A read of a key that never exists: data-plane, cheap, and within the service's IAM policy.
-        self.client().get_item(TableName=self.table, Key=_key("health-probe"))
+        probe_table(self.client(), self.table, "id")
 
     def create_table(self) -> None:
-        """Create the table with TTL on `expiresAt` if missing (local runs and tests; on EKS the
-        chart declares it), and wait until it is active."""
-        client = self.client()
-        try:
-            client.create_table(
-                TableName=self.table,
-                BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            )
-            log.info("created table", extra={"table": self.table})
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ResourceInUseException":
-                raise
-        client.get_waiter("table_exists").wait(
-            TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-        )
-        ttl = client.describe_time_to_live(TableName=self.table)["TimeToLiveDescription"]
-        if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
-            return  # enabling it again is an error
-        client.update_time_to_live(
-            TableName=self.table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-        )
+        ensure_table(self.client(), self.table, key="id", ttl_attribute=TTL_ATTRIBUTE)
 
     def _expiry(self) -> int:
         return int(time.time()) + self.ttl_seconds

@@ -15,11 +15,10 @@ from catalog.routes import Catalog, api
 from catalog.store import CatalogStore
 from emporium import dynamodb
 from emporium.app import create_service_app, health
+from emporium.background import PerProcess
 from emporium.config import Env, RedisSettings, ServiceSettings
-from emporium.dynamodb import DynamoDBSettings, PerProcess, dynamodb_client
+from emporium.dynamodb import TABLE_NAME, DynamoDBSettings, dynamodb_client
 from emporium.redis import redis_client
-
-TABLE_PATTERN = r"[A-Za-z0-9_.-]{3,255}"
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class CatalogSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CatalogSettings:
         own, shared = Env("CATALOG_", environ), Env("", environ)
         return cls(
-            table=own.text("TABLE", "emporium-catalog", pattern=TABLE_PATTERN),
+            table=own.text("TABLE", "emporium-catalog", pattern=TABLE_NAME),
             admin_token=own.secret("ADMIN_TOKEN"),
             product_ttl=own.integer("CACHE_TTL_SECONDS", 300, min=1),
             list_ttl=own.integer("LIST_CACHE_TTL_SECONDS", 30, min=1),

@@ -12,19 +12,19 @@ import json
 import sys
 from importlib.resources import files
 
-from catalog.app import TABLE_PATTERN, create_store
+from catalog.app import create_store
 from catalog.cache import ReadThroughCache
 from catalog.models import ProductWrite
 from catalog.store import AlreadyExistsError
 from emporium.config import ConfigError, Env, RedisSettings, ServiceSettings
-from emporium.dynamodb import DynamoDBSettings
+from emporium.dynamodb import TABLE_NAME, DynamoDBSettings
 from emporium.redis import redis_client
 
 
 def seed() -> tuple[int, int]:
     """Add what is missing; returns how many categories and products were added."""
     own, shared = Env("CATALOG_"), Env()
-    table = own.text("TABLE", "emporium-catalog", pattern=TABLE_PATTERN)
+    table = own.text("TABLE", "emporium-catalog", pattern=TABLE_NAME)
     store = create_store(table, DynamoDBSettings.from_env(shared))
     if ServiceSettings.from_env(shared).dynamodb_create_tables:
         store.create_table()

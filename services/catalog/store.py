@@ -18,6 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from catalog.models import Category, Money, Product, ProductWrite
+from emporium.dynamodb import ensure_table, probe_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -123,40 +124,14 @@ class CatalogStore:
     table: str
 
     def ping(self) -> None:
-        # A read of a key that never exists: data-plane, cheap, and within the service's IAM policy.
-        self.client().get_item(TableName=self.table, Key={"pk": {"S": "health#probe"}})
+        probe_table(self.client(), self.table, "pk")
 
     def create_table(self) -> None:
-        """Create the table and its indexes if missing (local runs and tests; on EKS the chart
-        declares it), and wait until it is active."""
-        client = self.client()
-        try:
-            client.create_table(
-                TableName=self.table,
-                BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[
-                    {"AttributeName": name, "AttributeType": "S"}
-                    for name in ("pk", "id", "category", "kind")
-                ],
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                GlobalSecondaryIndexes=[
-                    {
-                        "IndexName": index,
-                        "KeySchema": [
-                            {"AttributeName": partition, "KeyType": "HASH"},
-                            {"AttributeName": "id", "KeyType": "RANGE"},
-                        ],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }
-                    for index, partition in ((BY_CATEGORY, "category"), (BY_KIND, "kind"))
-                ],
-            )
-            log.info("created table", extra={"table": self.table})
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ResourceInUseException":
-                raise
-        client.get_waiter("table_exists").wait(
-            TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        ensure_table(
+            self.client(),
+            self.table,
+            key="pk",
+            indexes={BY_CATEGORY: ("category", "id"), BY_KIND: ("kind", "id")},
         )
 
     # Reads

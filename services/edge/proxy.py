@@ -25,7 +25,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from edge.routes import Route, route_for
-from emporium.dynamodb import PerProcess
+from emporium.background import PerProcess
 from emporium.logs import request_id_var
 from emporium.problems import problem_response
 

@@ -8,11 +8,9 @@ explicit and retries use the SDK's standard mode.
 from __future__ import annotations
 
 import logging
-import os
-import threading
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -25,7 +23,8 @@ from emporium.problems import problem_response
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-T = TypeVar("T")
+
+TABLE_NAME = r"[A-Za-z0-9_.-]{3,255}"  # DynamoDB's own rule for table names
 
 log = logging.getLogger(__name__)
 
@@ -70,28 +69,6 @@ def dynamodb_client(settings: DynamoDBSettings) -> DynamoDBClient:
     )
 
 
-class PerProcess(Generic[T]):
-    """A value made on first use in each process.
-
-    gunicorn loads the app in its master and forks the workers; a client with open connections
-    must not cross that fork, so each process makes its own.
-    """
-
-    def __init__(self, factory: Callable[[], T]) -> None:
-        self._factory = factory
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._value: T | None = None
-
-    def get(self) -> T:
-        if self._pid != os.getpid():
-            with self._lock:
-                if self._pid != os.getpid():
-                    self._value = self._factory()
-                    self._pid = os.getpid()
-        return self._value  # type: ignore[return-value]  # set above for this pid
-
-
 _UNAVAILABLE_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -119,3 +96,59 @@ def init_app(app: Flask) -> None:
     """Answer DynamoDB being unreachable or throttling (after the SDK's retries) with a 503."""
     app.register_error_handler(BotoCoreError, _unavailable)
     app.register_error_handler(ClientError, _unavailable)
+
+
+def probe_table(client: DynamoDBClient, table: str, key: str) -> None:
+    """For readiness: a read of an item that never exists. Data-plane, cheap, and within the
+    service's IAM policy (DescribeTable would need one more permission)."""
+    client.get_item(TableName=table, Key={key: {"S": "health#probe"}})
+
+
+def ensure_table(
+    client: DynamoDBClient,
+    table: str,
+    *,
+    key: str,
+    indexes: Mapping[str, tuple[str, str]] | None = None,
+    ttl_attribute: str | None = None,
+) -> None:
+    """Create the table if missing and wait until it is active: on-demand, string keys, each
+    index `name: (partition, sort)` projecting everything, and TTL on `ttl_attribute`.
+
+    For laptops and tests (DYNAMODB_CREATE_TABLES); on EKS the chart declares the tables."""
+    indexes = indexes or {}
+    attributes = sorted({key, *(name for pair in indexes.values() for name in pair)})
+    request: dict[str, Any] = {
+        "TableName": table,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attributes],
+        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+    }
+    if indexes:
+        request["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": partition, "KeyType": "HASH"},
+                    {"AttributeName": sort, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, (partition, sort) in indexes.items()
+        ]
+    try:
+        client.create_table(**request)
+        log.info("created table", extra={"table": table})
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    client.get_waiter("table_exists").wait(
+        TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    if ttl_attribute is not None:
+        ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+        if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # enabling twice fails
+            client.update_time_to_live(
+                TableName=table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
+            )

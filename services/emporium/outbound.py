@@ -25,8 +25,8 @@ from urllib.parse import urlencode
 
 import urllib3
 
+from emporium.background import PerProcess
 from emporium.config import Env
-from emporium.dynamodb import PerProcess
 from emporium.logs import request_id_var, trace_id_var
 from emporium.problems import Problem
 

@@ -12,16 +12,14 @@ from flask import Flask
 
 from emporium import dynamodb
 from emporium.app import create_service_app, health
-from emporium.background import PeriodicTask
+from emporium.background import PeriodicTask, PerProcess
 from emporium.config import Env, RedisSettings, ServiceSettings
-from emporium.dynamodb import DynamoDBSettings, PerProcess, dynamodb_client
+from emporium.dynamodb import TABLE_NAME, DynamoDBSettings, dynamodb_client
 from emporium.outbound import OutboundSettings, ServiceClient
 from emporium.redis import redis_client
 from orders.events import EventPublisher
 from orders.routes import Orders, blueprints, relay_unpublished
 from orders.store import OrdersStore
-
-TABLE_PATTERN = r"[A-Za-z0-9_.-]{3,255}"
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ class OrdersSettings:
         own, shared = Env("ORDERS_", environ), Env("", environ)
         urls = ("http", "https")
         return cls(
-            table=own.text("TABLE", "emporium-orders", pattern=TABLE_PATTERN),
+            table=own.text("TABLE", "emporium-orders", pattern=TABLE_NAME),
             cart_url=own.url("CART_URL", schemes=urls),
             catalog_url=own.url("CATALOG_URL", schemes=urls),
             internal_token=own.secret("INTERNAL_TOKEN"),

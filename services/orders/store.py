@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from emporium.dynamodb import ensure_table, probe_table
 from orders.models import Order
 
 if TYPE_CHECKING:
@@ -88,44 +89,14 @@ class OrdersStore:
     table: str
 
     def ping(self) -> None:
-        self.client().get_item(TableName=self.table, Key={"pk": {"S": "health#probe"}})
+        probe_table(self.client(), self.table, "pk")
 
     def create_table(self) -> None:
-        client = self.client()
-        try:
-            client.create_table(
-                TableName=self.table,
-                BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[
-                    {"AttributeName": name, "AttributeType": "S"}
-                    for name in ("pk", "email", "createdKey", "outbox", "id")
-                ],
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                GlobalSecondaryIndexes=[
-                    {
-                        "IndexName": BY_EMAIL,
-                        "KeySchema": [
-                            {"AttributeName": "email", "KeyType": "HASH"},
-                            {"AttributeName": "createdKey", "KeyType": "RANGE"},
-                        ],
-                        "Projection": {"ProjectionType": "ALL"},
-                    },
-                    {
-                        "IndexName": OUTBOX,
-                        "KeySchema": [
-                            {"AttributeName": "outbox", "KeyType": "HASH"},
-                            {"AttributeName": "id", "KeyType": "RANGE"},
-                        ],
-                        "Projection": {"ProjectionType": "ALL"},
-                    },
-                ],
-            )
-            log.info("created table", extra={"table": self.table})
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ResourceInUseException":
-                raise
-        client.get_waiter("table_exists").wait(
-            TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        ensure_table(
+            self.client(),
+            self.table,
+            key="pk",
+            indexes={BY_EMAIL: ("email", "createdKey"), OUTBOX: ("outbox", "id")},
         )
 
     def create_order(self, order: Order, request_hash: str) -> bool:

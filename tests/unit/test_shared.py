@@ -23,8 +23,9 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from emporium import health
+from emporium.background import PerProcess
 from emporium.config import RedisSettings
-from emporium.dynamodb import DynamoDBSettings, PerProcess, dynamodb_client
+from emporium.dynamodb import DynamoDBSettings, dynamodb_client
 from emporium.logs import JsonFormatter
 from emporium.redis import redis_client
 

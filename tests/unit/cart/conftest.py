@@ -20,7 +20,8 @@ from flask.testing import FlaskClient
 import cart.app
 from cart.app import create_app
 from cart.store import CartStore
-from emporium.dynamodb import PerProcess, dynamodb_client
+from emporium.background import PerProcess
+from emporium.dynamodb import dynamodb_client
 
 CARTS = "/api/cart/carts"
 CATALOG_URL = "http://catalog.test:8080"
