@@ -111,14 +111,13 @@ def _json_body() -> Any:
     return data
 
 
-def require_bearer_token() -> None:
+def require_bearer_token(expected: str) -> None:
     """401 without credentials, 403 with wrong ones; compared in constant time."""
-    expected: str = current_app.config["ADMIN_TOKEN"]
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Problem(
             401,
-            "This operation needs an admin bearer token.",
+            "This operation needs a bearer token.",
             headers={"WWW-Authenticate": 'Bearer realm="emporium"'},
         )
     if not hmac.compare_digest(token.strip().encode(), expected.encode()):
@@ -139,8 +138,20 @@ def _query_parameter_schema(prop: dict[str, Any]) -> dict[str, Any]:
 class Api:
     """The operations of one service under one public path prefix."""
 
-    def __init__(self, name: str, *, prefix: str, title: str, version: str, description: str = ""):
+    def __init__(
+        self,
+        name: str,
+        *,
+        prefix: str,
+        title: str,
+        version: str,
+        description: str = "",
+        bearer_from: str = "ADMIN_TOKEN",
+    ):
+        """`bearer_from` names the app.config key holding the bearer token that this API's
+        `secured` operations require."""
         self.prefix = prefix
+        self.bearer_from = bearer_from
         self.title = title
         self.version = version
         self.description = description
@@ -175,7 +186,7 @@ class Api:
                     if not pattern.fullmatch(kwargs[name]):
                         raise Problem(404, f"No resource matches {request.path}.")
                 if secured:
-                    require_bearer_token()
+                    require_bearer_token(current_app.config[self.bearer_from])
                 if query is not None:
                     # An empty value (`?category=`) means the parameter is absent.
                     args = {key: value for key, value in request.args.items() if value != ""}

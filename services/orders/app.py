@@ -57,6 +57,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     """Build the orders app from `environ` (the process environment by default)."""
     settings = OrdersSettings.from_env(environ)
     app = create_service_app("orders", settings.service)
+    app.config["INTERNAL_TOKEN"] = settings.internal_token  # fulfillment's, for status changes
 
     store = OrdersStore(PerProcess(lambda: dynamodb_client(settings.dynamodb)).get, settings.table)
     if settings.service.dynamodb_create_tables:
@@ -67,7 +68,6 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
         cart=ServiceClient("cart", settings.cart_url, settings.outbound),
         catalog=ServiceClient("catalog", settings.catalog_url, settings.outbound),
         events=EventPublisher(redis, settings.events_stream),
-        internal_token=settings.internal_token,
     )
     app.extensions["orders"] = orders
 
