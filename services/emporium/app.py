@@ -1,8 +1,9 @@
 """The Flask app every service starts from.
 
 `create_service_app` wires the shared pieces in a fixed order: JSON logs, request telemetry
-(ids and metrics), problem documents, the /metrics endpoint, health. A service adds its
-blueprint, its clients and its readiness checks on top (see `catalog.app`).
+(ids and metrics), tracing (when configured), problem documents, the /metrics endpoint,
+health. A service adds its blueprint, its clients and its readiness checks on top (see
+`catalog.app`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, request
 
-from emporium import metrics, problems
+from emporium import metrics, problems, tracing
 from emporium.config import ServiceSettings
 from emporium.health import Health
 from emporium.logs import configure_logging, request_id_var, trace_id_var
@@ -35,6 +36,7 @@ def _note_route() -> None:
     # Flask forgets the matched rule before the response leaves; keep its template for metrics.
     if request.url_rule is not None:
         request.environ[_ROUTE] = request.url_rule.rule
+        tracing.name_span(request.method, request.url_rule.rule)
 
 
 class RequestTelemetry:
@@ -54,9 +56,12 @@ class RequestTelemetry:
         request_id = environ.get("HTTP_X_REQUEST_ID", "")
         if not _REQUEST_ID.fullmatch(request_id):
             request_id = secrets.token_hex(16)
-        trace = _TRACEPARENT.fullmatch(environ.get("HTTP_TRACEPARENT", ""))
+        trace_id = tracing.current_trace_id()  # the request's span, when tracing is on
+        if trace_id is None:
+            trace = _TRACEPARENT.fullmatch(environ.get("HTTP_TRACEPARENT", ""))
+            trace_id = trace.group(1) if trace else secrets.token_hex(16)
         request_token = request_id_var.set(request_id)
-        trace_token = trace_id_var.set(trace.group(1) if trace else secrets.token_hex(16))
+        trace_token = trace_id_var.set(trace_id)
         status = "500"
 
         def start(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -89,6 +94,7 @@ def create_service_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.wsgi_app = RequestTelemetry(app.wsgi_app)  # type: ignore[method-assign]
+    tracing.init_app(app, name)  # outside the telemetry, so the logs carry the span's trace id
     app.before_request(_note_route)
     problems.init_app(app)
     metrics.init_app(app)

@@ -1,0 +1,95 @@
+"""Tracing on: a request to catalog under gunicorn becomes spans exported over OTLP/HTTP,
+received here by a small collector that decodes what it gets."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from tests.integration.conftest import seed, service_env, start_gunicorn, start_redis
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from devstack.processes import Group, free_port
+
+pytestmark = pytest.mark.integration
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+class Collector:
+    """Receives OTLP/HTTP trace exports and keeps every span with its service's name."""
+
+    def __init__(self) -> None:
+        self.spans: list[dict[str, Any]] = []
+        self.server = make_server("127.0.0.1", 0, self._app)
+        self.url = f"http://127.0.0.1:{self.server.port}"
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = ExportTraceServiceRequest.FromString(Request(environ).get_data())
+        for resource_spans in request.resource_spans:
+            attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    self.spans.append(
+                        {
+                            "service": attributes.get("service.name"),
+                            "name": span.name,
+                            "trace_id": span.trace_id.hex(),
+                            "parent": span.parent_span_id.hex(),
+                        }
+                    )
+        return Response(b"", status=200)(environ, start_response)
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    receiver = Collector()
+    thread = threading.Thread(target=receiver.server.serve_forever)
+    thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+    thread.join()
+
+
+def test_a_request_is_traced_through_cache_and_store_under_the_callers_trace(
+    dynamodb_url: str, collector: Collector
+) -> None:
+    with Group() as group:
+        redis_port = free_port()
+        start_redis(group, redis_port)
+        env = service_env(
+            dynamodb_url,
+            redis_port,
+            "catalog-traced",
+            OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
+            OTEL_BSP_SCHEDULE_DELAY="100",  # export within a tenth of a second
+        )
+        seed(env)
+        _, url = start_gunicorn(group, "catalog", "catalog.app:create_app()", env)
+        answer = requests.get(
+            url + "/api/catalog/products/cast-iron-skillet",
+            headers={"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"},
+            timeout=10,
+        )
+        assert answer.status_code == 200
+
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            ours = [span for span in collector.spans if span["trace_id"] == TRACE_ID]
+            if len(ours) >= 3:  # the request, and its cache and store calls
+                break
+            time.sleep(0.1)
+
+    request_span = next(s for s in ours if s["name"] == "GET /api/catalog/products/<product_id>")
+    assert request_span["service"] == "catalog"
+    assert request_span["parent"] == "00f067aa0ba902b7"  # continues the caller's trace
+    children = {s["name"] for s in ours if s is not request_span}
+    assert any(name.startswith("DynamoDB") for name in children), children
+    assert any(name.upper().startswith(("GET", "EVALSHA", "SET")) for name in children), children
