@@ -104,3 +104,24 @@ def test_a_worker_killed_mid_stream_still_completes_every_order_exactly_once(sto
         assert steps in (["PLACED", "PAID", "SHIPPED"], ["PLACED", "PAYMENT_DECLINED"]), steps
     assert all(charged)  # one charge decision per order, recorded once (HSETNX)
     assert shipped == [status == "SHIPPED" for status in expected]
+
+
+def test_concurrent_additions_to_one_cart_keep_every_line(store: Store) -> None:
+    products = [
+        p["id"] for p in store.call("GET", "/api/catalog/products?limit=12").json()["items"]
+    ]
+    cart_id = store.cart_with()
+    with ThreadPoolExecutor(max_workers=len(products)) as pool:
+        answers = list(
+            pool.map(
+                lambda product: store.call(
+                    "PUT", f"/api/cart/carts/{cart_id}/items/{product}", json={"quantity": 1}
+                ),
+                products,
+            )
+        )
+    assert {answer.status_code for answer in answers} <= {200, 409}  # 409: retry later, said so
+    added = {p for p, answer in zip(products, answers, strict=True) if answer.status_code == 200}
+    lines = store.call("GET", f"/api/cart/carts/{cart_id}").json()["items"]
+    assert {line["productId"] for line in lines} == added  # no acknowledged line was lost
+    assert len(added) >= len(products) // 2, len(added)
