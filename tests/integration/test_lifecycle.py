@@ -107,8 +107,34 @@ def run_store_until_ctrl_c(store: subprocess.Popen[str], ports: dict[str, str]) 
         edge = f"http://127.0.0.1:{ports['EDGE_PORT']}"
         products = requests.get(edge + "/api/catalog/products?limit=100", timeout=10).json()
         assert len(products["items"]) >= 40
+        assert order_ships(edge)  # streams and consumer groups work on this Redis too
     finally:
         store.send_signal(signal.SIGINT)  # what Ctrl-C sends
         store.wait(timeout=60)
         reader.join()
     return "".join(lines)
+
+
+def order_ships(edge: str) -> bool:
+    cart = requests.post(edge + "/api/cart/carts", timeout=10).json()["id"]
+    requests.put(
+        f"{edge}/api/cart/carts/{cart}/items/cast-iron-skillet", json={"quantity": 1}, timeout=10
+    ).raise_for_status()
+    customer = {
+        "email": "ada@example.com",
+        "name": "Ada",
+        "address": {"line1": "1 A St", "city": "London", "postalCode": "N1 9GU", "country": "GB"},
+    }
+    order = requests.post(
+        edge + "/api/orders/orders",
+        json={"cartId": cart, "customer": customer, "payment": {"card": "4242424242424242"}},
+        headers={"Idempotency-Key": "lifecycle-test-order"},
+        timeout=10,
+    ).json()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = requests.get(f"{edge}/api/orders/orders/{order['id']}", timeout=10).json()
+        if status["status"] == "SHIPPED":
+            return True
+        time.sleep(0.2)
+    return False
