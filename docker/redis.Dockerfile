@@ -12,10 +12,12 @@ RUN apt-get update \
 USER 10001:10001
 WORKDIR /tmp
 EXPOSE 6379
+ARG BASE_IMAGE
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG SOURCE=""
-LABEL org.opencontainers.image.source=${SOURCE} \
+LABEL org.opencontainers.image.base.name=${BASE_IMAGE} \
+      org.opencontainers.image.source=${SOURCE} \
       org.opencontainers.image.revision=${REVISION} \
       org.opencontainers.image.version=${VERSION} \
       org.opencontainers.image.title=emporium-redis
