@@ -53,7 +53,7 @@ typecheck: $(VENV)/.synced ## mypy, strict
 unit: $(VENV)/.synced ## unit tests (Flask test client, in-process fakes)
 	$(BIN)/pytest -m "not integration" --cov --cov-report=term:skip-covered
 
-integration: $(VENV)/.synced ## integration tests (real redis-server, moto server, gunicorn)
+integration: $(VENV)/.synced ## integration tests (redis-server, moto server, gunicorn; the images)
 	$(BIN)/pytest -m integration
 
 fmt: $(VENV)/.synced ## format and fix what ruff can
