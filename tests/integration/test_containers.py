@@ -19,20 +19,19 @@ import http.client
 import json
 import os
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-import docker
 import pytest
 import requests
-from docker.errors import DockerException, ImageNotFound
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 from testcontainers.core.wait_strategies import HttpWaitStrategy, LogMessageWaitStrategy
-from tests.integration.conftest import StoreClient, checkout_body, unavailable
+from tests.integration.conftest import StoreClient, checkout_body, require_binary, unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -125,20 +124,16 @@ class ContainerStore(StoreClient):
 
 
 def require_docker_and_images() -> None:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except DockerException as error:
-        unavailable(f"Docker is not answering ({error}); start it: .ci/docker-up")
+    """Asked through the docker CLI: docker-py leaks a socket when the engine is not there."""
+    cli = require_binary("docker", "install Docker: https://docs.docker.com/engine/install/")
+    engine = subprocess.run([cli, "version"], capture_output=True, text=True, check=False)
+    if engine.returncode != 0:
+        unavailable(f"the Docker engine is not answering ({engine.stderr.strip()}): .ci/docker-up")
     missing = []
-    try:
-        for name in [*SERVICES, "redis", "dynamodb"]:
-            try:
-                client.images.get(image(name))
-            except ImageNotFound:
-                missing.append(image(name))
-    finally:
-        client.close()
+    for name in [*SERVICES, "redis", "dynamodb"]:
+        inspect = [cli, "image", "inspect", image(name)]
+        if subprocess.run(inspect, capture_output=True, check=False).returncode != 0:
+            missing.append(image(name))
     if missing:
         unavailable(
             f"images missing: {', '.join(missing)}; build them with `make images` (where no"
