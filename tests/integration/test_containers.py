@@ -236,6 +236,7 @@ def test_runs_as_a_non_root_user_that_cannot_change_its_code(
     containers: ContainerStore, name: str
 ) -> None:
     container = containers.containers[name]
+    assert container.get_wrapped_container().labels["org.testcontainers"] == "true"  # findable
     image_config = container.get_wrapped_container().image.attrs["Config"]
     assert image_config["User"] == f"{UID}:{UID}"  # numeric, as runAsNonRoot needs
     assert container.exec(["id", "-u"]).output.decode().strip() == UID
