@@ -2,6 +2,7 @@
 #   make run     the whole store on this machine (needs only python3 >= 3.11)
 #   make test    lint, type checks, unit and integration tests
 #   make bench   the benchmarks (needs wrk and redis-server)
+#   make images  the container images (needs Docker; `make base-images` first without a registry)
 
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -17,10 +18,15 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help setup run test lint typecheck unit integration fmt bench clean
+# The images' bases: the official ones, or the stand-ins of `make base-images` where no
+# registry can be reached (BASE_IMAGE=emporium/python:3.11-bookworm DEBIAN_IMAGE=emporium/debian:bookworm).
+BASE_IMAGE ?= python:3.12-slim
+DEBIAN_IMAGE ?= debian:bookworm-slim
+
+.PHONY: help setup run test lint typecheck unit integration fmt bench images base-images clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -47,7 +53,7 @@ typecheck: $(VENV)/.synced ## mypy, strict
 unit: $(VENV)/.synced ## unit tests (Flask test client, in-process fakes)
 	$(BIN)/pytest -m "not integration" --cov --cov-report=term:skip-covered
 
-integration: $(VENV)/.synced ## integration tests (real redis-server, moto server, gunicorn)
+integration: $(VENV)/.synced ## integration tests (redis-server, moto server, gunicorn; the images)
 	$(BIN)/pytest -m integration
 
 fmt: $(VENV)/.synced ## format and fix what ruff can
@@ -58,6 +64,12 @@ bench: $(VENV)/.synced ## the figures: catalog read vs bare Flask, checkout to S
 	$(BIN)/python tests/bench/catalog_read.py
 	$(BIN)/python tests/bench/checkout_to_shipped.py
 	$(BIN)/python tests/bench/fulfillment_throughput.py
+
+images: ## build every image, tagged emporium/<name>:<git sha> and :dev, and print sizes
+	BASE_IMAGE=$(BASE_IMAGE) DEBIAN_IMAGE=$(DEBIAN_IMAGE) UV_VERSION=$(UV_VERSION) docker/build-images
+
+base-images: ## no registry? Debian and Python bases from Debian packages (root, debootstrap)
+	docker/build-base-images
 
 clean: ## remove the virtual environments and caches
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -49,7 +49,9 @@ keepalive = _env.integer("KEEPALIVE_SECONDS", 65, min=1)
 max_requests = _env.integer("MAX_REQUESTS", 100_000, min=0)
 max_requests_jitter = max_requests // 10
 forwarded_allow_ips = _env.text("FORWARDED_ALLOW_IPS", "127.0.0.1")
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - tmpfs heartbeat
+# Workers heartbeat through a file: on a tmpfs, at no disk I/O. A container's /dev/shm can be
+# missing or read-only; then gunicorn uses the temporary folder (/tmp in the images).
+worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # noqa: S108
 # gunicorn's runtime control socket defaults to one path per user, which two services on one
 # host would fight over, and a read-only root filesystem cannot hold: not needed here.
 control_socket_disable = True

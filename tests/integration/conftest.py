@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import requests
@@ -29,13 +29,17 @@ ADMIN_TOKEN = "integration-admin-token"
 REDIS_HINT = "install Redis: apt-get install redis-server, or brew install redis"
 
 
+def unavailable(message: str) -> NoReturn:
+    """A component the test needs is missing: skip on a laptop, fail under CI."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run every test: {message}")
+    pytest.skip(message)
+
+
 def require_binary(name: str, hint: str) -> str:
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not on PATH ({hint})"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run every test: {message}")
-        pytest.skip(message)
+        unavailable(f"{name} is not on PATH ({hint})")
     return path
 
 
@@ -151,28 +155,29 @@ def private_catalog(dynamodb_url: str, request: pytest.FixtureRequest) -> Iterat
 FINAL = {"SHIPPED", "PAYMENT_DECLINED"}
 
 
+def checkout_body(cart_id: str, card: str = "4242424242424242") -> dict[str, Any]:
+    return {
+        "cartId": cart_id,
+        "customer": {
+            "email": "ada@example.com",
+            "name": "Ada Lovelace",
+            "address": {
+                "line1": "1 Analytical St",
+                "city": "London",
+                "postalCode": "N1 9GU",
+                "country": "GB",
+            },
+        },
+        "payment": {"card": card},
+    }
+
+
 @dataclass
-class Store:
-    ports: Ports
-    env: dict[str, str]
-    group: Group
+class StoreClient:
+    """What a shopper does, through the store's one entry point (an edge's URL)."""
+
+    url: str
     http: requests.Session
-
-    @property
-    def url(self) -> str:
-        return self.ports.url("edge")
-
-    def child(self, name: str) -> Child:
-        return next(child for child in self.group.children if child.name == name)
-
-    def restart(self, name: str) -> None:
-        service = next(s for s in SERVICES if s.name == name)
-        old = self.child(name)
-        old.stop()  # already stopped or killed: this reaps it and closes its pipe
-        self.group.children.remove(old)
-        stack.start_gunicorn(
-            self.group, name, service.app, [self.ports.services[name]], {**self.env, **service.env}
-        )
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return self.http.request(method, self.url + path, timeout=15, **kwargs)
@@ -192,24 +197,10 @@ class Store:
     def checkout(
         self, cart_id: str, card: str = "4242424242424242", key: str | None = None
     ) -> requests.Response:
-        body = {
-            "cartId": cart_id,
-            "customer": {
-                "email": "ada@example.com",
-                "name": "Ada Lovelace",
-                "address": {
-                    "line1": "1 Analytical St",
-                    "city": "London",
-                    "postalCode": "N1 9GU",
-                    "country": "GB",
-                },
-            },
-            "payment": {"card": card},
-        }
         return self.call(
             "POST",
             "/api/orders/orders",
-            json=body,
+            json=checkout_body(cart_id, card),
             headers={"Idempotency-Key": key or str(uuid.uuid4())},
         )
 
@@ -223,6 +214,27 @@ class Store:
         pytest.fail(f"order {order_id} did not reach a final status in {timeout} s")
 
 
+@dataclass
+class Store(StoreClient):
+    """The store as processes on this machine, which the tests can stop and restart."""
+
+    ports: Ports
+    env: dict[str, str]
+    group: Group
+
+    def child(self, name: str) -> Child:
+        return next(child for child in self.group.children if child.name == name)
+
+    def restart(self, name: str) -> None:
+        service = next(s for s in SERVICES if s.name == name)
+        old = self.child(name)
+        old.stop()  # already stopped or killed: this reaps it and closes its pipe
+        self.group.children.remove(old)
+        stack.start_gunicorn(
+            self.group, name, service.app, [self.ports.services[name]], {**self.env, **service.env}
+        )
+
+
 @pytest.fixture(scope="module")
 def store() -> Iterator[Store]:
     require_binary("redis-server", REDIS_HINT)
@@ -231,4 +243,4 @@ def store() -> Iterator[Store]:
     env = {**stack.service_env(ports, os.environ), "FULFILLMENT_CLAIM_IDLE_MS": "2000"}
     with Group() as group, requests.Session() as http:
         stack.start_store(group, ports, env, redis="redis-server")
-        yield Store(ports, env, group, http)
+        yield Store(ports.url("edge"), http, ports, env, group)
