@@ -15,11 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from cart.models import Cart, CartItem, CatalogProduct, Money
-from emporium.dynamodb import ensure_table, probe_table
+from emporium.dynamodb import ensure_table, from_item, probe_table, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -27,9 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TTL_ATTRIBUTE = "expiresAt"
-
-_serialize = TypeSerializer().serialize
-_deserialize = TypeDeserializer().deserialize
 
 
 class NotFoundError(Exception):
@@ -84,7 +80,7 @@ def _item_of_line(line: Mapping[str, Any]) -> CartItem:
 
 
 def _stored(item: Mapping[str, Any]) -> StoredCart:
-    data = {name: _deserialize(value) for name, value in item.items()}
+    data = from_item(item)
     return StoredCart(
         id=data["id"],
         version=int(data["version"]),
@@ -195,7 +191,7 @@ class CartStore:
             "lines": [_line(item) for item in cart.items],
             TTL_ATTRIBUTE: cart.expires_at,
         }
-        serialized = {name: _serialize(value) for name, value in item.items()}
+        serialized = to_item(item)
         try:
             if expected is None:
                 self.client().put_item(

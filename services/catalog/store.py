@@ -14,11 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from catalog.models import Category, Money, Product, ProductWrite
-from emporium.dynamodb import ensure_table, probe_table
+from emporium.dynamodb import ensure_table, from_item, probe_table, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -28,9 +27,6 @@ log = logging.getLogger(__name__)
 
 BY_CATEGORY = "byCategory"
 BY_KIND = "byKind"
-
-_serialize = TypeSerializer().serialize
-_deserialize = TypeDeserializer().deserialize
 
 
 class NotFoundError(Exception):
@@ -59,18 +55,10 @@ def _category_key(category_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"category#{category_id}"}}
 
 
-def _to_item(fields: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _serialize(value) for name, value in fields.items()}
-
-
-def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _deserialize(value) for name, value in item.items()}
-
-
 def _product_item(product_id: str, write: ProductWrite, version: int) -> dict[str, Any]:
     return {
         **_product_key(product_id),
-        **_to_item(
+        **to_item(
             {
                 "kind": "product",
                 "id": product_id,
@@ -88,7 +76,7 @@ def _product_item(product_id: str, write: ProductWrite, version: int) -> dict[st
 
 
 def _product(item: Mapping[str, Any]) -> Product:
-    data = _from_item(item)
+    data = from_item(item)
     return Product(
         id=data["id"],
         name=data["name"],
@@ -120,7 +108,7 @@ def _cancellation_codes(error: ClientError) -> list[str]:
 
 @dataclass(frozen=True)
 class CatalogStore:
-    client: Callable[[], DynamoDBClient]  # per process: see emporium.dynamodb.PerProcess
+    client: Callable[[], DynamoDBClient]  # per process: see emporium.background.PerProcess
     table: str
 
     def ping(self) -> None:
@@ -180,7 +168,7 @@ class CatalogStore:
         categories = []
         for page in pages:
             for item in page["Items"]:
-                data = _from_item(item)
+                data = from_item(item)
                 categories.append(
                     Category(
                         id=data["id"], name=data["name"], productCount=int(data["productCount"])
@@ -197,7 +185,7 @@ class CatalogStore:
                 TableName=self.table,
                 Item={
                     **_category_key(category_id),
-                    **_to_item(
+                    **to_item(
                         {"kind": "category", "id": category_id, "name": name, "productCount": 0}
                     ),
                 },

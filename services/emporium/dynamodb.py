@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import Flask, Response
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 
 TABLE_NAME = r"[A-Za-z0-9_.-]{3,255}"  # DynamoDB's own rule for table names
+
+_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,31 @@ def init_app(app: Flask) -> None:
     """Answer DynamoDB being unreachable or throttling (after the SDK's retries) with a 503."""
     app.register_error_handler(BotoCoreError, _unavailable)
     app.register_error_handler(ClientError, _unavailable)
+
+
+def to_value(value: Any) -> Any:
+    """A plain value as a DynamoDB attribute value (`{"S": ...}`, `{"N": ...}`, ...)."""
+    return _serializer.serialize(value)
+
+
+def to_item(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in fields.items()}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Attribute values back to plain ones. Numbers come back as int: the services store money
+    in minor units, counts and versions, never fractions."""
+    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, Decimal):
+        return int(value)
+    return value
 
 
 def probe_table(client: DynamoDBClient, table: str, key: str) -> None:

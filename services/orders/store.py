@@ -16,13 +16,11 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from emporium.dynamodb import ensure_table, probe_table
+from emporium.dynamodb import ensure_table, from_item, probe_table, to_item, to_value
 from orders.models import Order
 
 if TYPE_CHECKING:
@@ -35,9 +33,6 @@ OUTBOX = "outbox"
 
 # Which status each status may follow.
 PREDECESSOR = {"PAID": "PLACED", "PAYMENT_DECLINED": "PLACED", "SHIPPED": "PAID"}
-
-_serialize = TypeSerializer().serialize
-_deserialize = TypeDeserializer().deserialize
 
 
 def now_iso() -> str:
@@ -63,23 +58,8 @@ class Checkout:
     awaits_publication: bool
 
 
-def _plain(value: Any) -> Any:
-    """DynamoDB's Decimals back to ints, inside lists and maps too."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, Decimal):
-        return int(value)
-    return value
-
-
-def _item(fields: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _serialize(value) for name, value in fields.items()}
-
-
 def _order(item: Mapping[str, Any]) -> Order:
-    data = _plain({name: _deserialize(value) for name, value in item.items()})
+    data = from_item(item)
     return Order.model_validate({key: data[key] for key in Order.model_fields})
 
 
@@ -112,7 +92,7 @@ class OrdersStore:
         try:
             self.client().put_item(
                 TableName=self.table,
-                Item=_item(item),
+                Item=to_item(item),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as error:
@@ -195,7 +175,7 @@ class OrdersStore:
                 ExpressionAttributeValues={
                     ":to": {"S": status},
                     ":from": {"S": PREDECESSOR[status]},
-                    ":c": _serialize([change]),
+                    ":c": to_value([change]),
                 },
                 ReturnValues="ALL_NEW",
             )["Attributes"]
