@@ -141,14 +141,7 @@ def make_app(
     return build
 
 
-@pytest.fixture
-def app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+# `app` and `client` are the parent conftest's, built with this `make_app`.
 
 
 @pytest.fixture
