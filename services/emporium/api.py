@@ -105,7 +105,13 @@ def _parse(model: type[BaseModel], data: Any, location: str) -> BaseModel:
 def _json_body() -> Any:
     if not request.is_json:
         raise Problem(415, "The request body must be JSON (Content-Type: application/json).")
-    data = request.get_json(silent=True)  # reading it enforces MAX_CONTENT_LENGTH (413)
+    try:
+        data = request.get_json(silent=True)  # reading it enforces MAX_CONTENT_LENGTH (413)
+    except RecursionError:
+        # `silent` covers ValueError only; the parser recurses once per level of nesting.
+        raise Problem(
+            400, "The request body is nested too deeply.", type_="malformed-json"
+        ) from None
     if data is None:
         raise Problem(400, "The request body is not valid JSON.", type_="malformed-json")
     return data

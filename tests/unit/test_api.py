@@ -235,6 +235,16 @@ def test_malformed_json_is_a_400(
     assert problem(response, 400)["type"].endswith("/malformed-json")
 
 
+@pytest.mark.parametrize("body", ["[" * 20_000, "[" * 20_000 + "]" * 20_000, '{"a":' * 5_000])
+def test_json_nested_beyond_the_parser_is_a_400_not_a_500(
+    client: FlaskClient, admin: dict[str, str], problem: Problem, body: str
+) -> None:
+    response = client.post(PRODUCTS, data=body, content_type="application/json", headers=admin)
+    document = problem(response, 400)
+    assert document["type"].endswith("/malformed-json")
+    assert "nested" in document["detail"]
+
+
 def test_a_body_larger_than_max_body_bytes_is_a_413(
     make_app: Callable[..., Flask], admin: dict[str, str], problem: Problem
 ) -> None:
