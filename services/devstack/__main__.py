@@ -62,7 +62,7 @@ def run() -> int:
         return 1
 
     services = "\n".join(
-        f"  {name:<12} http://localhost:{port}   (/metrics, /readyz)"
+        f"  {name:<12} http://localhost:{port}   (/readyz; /metrics on :{ports.metrics[name]})"
         for name, port in ports.services.items()
         if name != "edge"
     )

@@ -26,6 +26,11 @@ class Service:
     default_port: int
     env: Mapping[str, str] = field(default_factory=dict)  # on top of the shared environment
 
+    @property
+    def metrics_variable(self) -> str:
+        """The variable of its /metrics port: CATALOG_PORT -> CATALOG_METRICS_PORT."""
+        return self.port_variable.removesuffix("_PORT") + "_METRICS_PORT"
+
 
 # In start order: each one's dependencies come before it; the edge, the entry point, last.
 SERVICES = (
@@ -50,6 +55,7 @@ class Ports:
     dynamodb: int
     redis: int
     services: dict[str, int]
+    metrics: dict[str, int]  # each service's /metrics, on a port of its own
 
     @property
     def edge(self) -> int:
@@ -66,21 +72,33 @@ class Ports:
             dynamodb=port("DYNAMODB_PORT", 8000),
             redis=port("REDIS_PORT", 6379),
             services={s.name: port(s.port_variable, s.default_port) for s in SERVICES},
+            # 1000 above the service's own: catalog on 8081 has its metrics on 9081.
+            metrics={s.name: port(s.metrics_variable, s.default_port + 1000) for s in SERVICES},
         )
 
     @classmethod
     def free(cls) -> Ports:
         """Ports nothing listens on, for a stack beside another one (tests)."""
-        return cls(free_port(), free_port(), {s.name: free_port() for s in SERVICES})
+        return cls(
+            free_port(),
+            free_port(),
+            {s.name: free_port() for s in SERVICES},
+            {s.name: free_port() for s in SERVICES},
+        )
 
     def named(self) -> Iterator[tuple[str, int]]:
         yield "DYNAMODB_PORT", self.dynamodb
         yield "REDIS_PORT", self.redis
         for service in SERVICES:
             yield service.port_variable, self.services[service.name]
+        for service in SERVICES:
+            yield service.metrics_variable, self.metrics[service.name]
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.services[service]}"
+
+    def metrics_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.metrics[service]}/metrics"
 
 
 def service_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
@@ -155,19 +173,25 @@ def start_gunicorn(
     group: Group,
     name: str,
     app: str,
-    binds: list[int],
+    port: int,
     env: Mapping[str, str],
     *,
+    metrics_port: int | None = None,
     ready_path: str = "/readyz",
     log_path: str | None = None,
 ) -> Child:
-    """`app` under gunicorn with the shared configuration; returns once `ready_path` is 200."""
-    argv = [sys.executable, "-m", "gunicorn", "-c", "python:emporium.gunicorn_conf"]
-    for port in binds:
-        argv += ["--bind", f"127.0.0.1:{port}"]
-    child = group.start(name, [*argv, app], env, log_path)
+    """`app` under gunicorn with the shared configuration, on 127.0.0.1 at `port` and, for
+    /metrics, at `metrics_port` (any free port by default); returns once `ready_path` is 200."""
+    env = {
+        **env,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "METRICS_PORT": str(metrics_port or free_port()),
+    }
+    argv = [sys.executable, "-m", "gunicorn", "-c", "python:emporium.gunicorn_conf", app]
+    child = group.start(name, argv, env, log_path)
     child.wait_until(
-        lambda: http_status(f"http://127.0.0.1:{binds[0]}{ready_path}") == 200, "ready", timeout=60
+        lambda: http_status(f"http://127.0.0.1:{port}{ready_path}") == 200, "ready", timeout=60
     )
     return child
 
@@ -205,8 +229,9 @@ def start_store(
             group,
             service.name,
             service.app,
-            [ports.services[service.name]],
+            ports.services[service.name],
             {**env, **service.env},
+            metrics_port=ports.metrics[service.name],
             log_path=log_path(service.name),
         )
         if service.name == "catalog":

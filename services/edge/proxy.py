@@ -7,6 +7,11 @@ upstream's status, end-to-end headers and body come back, the body streamed as i
 There are no retries (a POST must not be sent twice) and redirects are relayed, not followed.
 An upstream that refuses the connection is a 502, one that does not answer in time a 504.
 Not supported: WebSocket upgrades (Upgrade is hop-by-hop) and trailers.
+
+A path with a dot segment (`/api/orders/../internal/...`, also when %-encoded or written with
+a backslash) is refused with a 400 before any routing: the edge routes on the path as it reads
+it, and no server behind it may resolve the segment into a path of another service. Header
+names with "_" are not forwarded (a server may map them onto CGI variables such as SCRIPT_NAME).
 """
 
 from __future__ import annotations
@@ -101,6 +106,12 @@ class Proxy:
         """
         if request.path in self.own:  # the edge's own path, with another method
             raise MethodNotAllowed(self.own[request.path])
+        if _ambiguous(request.environ):
+            return problem_response(
+                400,
+                "The path has a . or .. segment; send it normalised.",
+                type_="ambiguous-path",
+            )
         try:
             service = route_for(request.path, self.routes).service
         except LookupError:
@@ -122,6 +133,12 @@ class Proxy:
         except HTTPError as error:
             return _upstream_failed(service, error, self.timeout)
         return _relay(upstream, service)
+
+
+def _ambiguous(environ: WSGIEnvironment) -> bool:
+    """Whether the (decoded) path has a "." or ".." segment, "\\" counting as a separator."""
+    segments = environ.get("PATH_INFO", "").replace("\\", "/").split("/")
+    return "." in segments or ".." in segments
 
 
 def _target(environ: WSGIEnvironment) -> str:
@@ -147,7 +164,12 @@ def _end_to_end(
     listed = _connection_tokens(connection)
     for name, value in headers:
         lower = name.lower()
-        if lower not in dropped and lower not in listed and not lower.startswith("proxy-"):
+        if (
+            lower not in dropped
+            and lower not in listed
+            and not lower.startswith("proxy-")
+            and "_" not in lower
+        ):
             yield name, value
 
 

@@ -1,8 +1,9 @@
 """The Flask app every service starts from.
 
 `create_service_app` wires the shared pieces in a fixed order: JSON logs, request telemetry
-(ids and metrics), tracing (when configured), problem documents, the /metrics endpoint,
-health. A service adds its blueprint, its clients and its readiness checks on top (see
+(ids and metrics), tracing (when configured), problem documents, health, and outermost the
+metrics port (`/metrics` on `METRICS_PORT`, apart from the service's port). A service adds
+its blueprint, its clients and its readiness checks on top (see
 `catalog.app`).
 """
 
@@ -97,8 +98,8 @@ def create_service_app(
     tracing.init_app(app, name)  # outside the telemetry, so the logs carry the span's trace id
     app.before_request(_note_route)
     problems.init_app(app)
-    metrics.init_app(app)
     Health().init_app(app)
+    metrics.init_app(app, settings.metrics_port)  # outermost: scrapes bypass the app
     return app
 
 

@@ -139,6 +139,7 @@ class ServiceSettings:
     log_level: str
     max_body_bytes: int
     dynamodb_create_tables: bool
+    metrics_port: int
 
     @classmethod
     def from_env(cls, env: Env) -> ServiceSettings:
@@ -148,4 +149,5 @@ class ServiceSettings:
             ).upper(),
             max_body_bytes=env.integer("MAX_BODY_BYTES", 64 * 1024, min=1024, max=16 * 1024 * 1024),
             dynamodb_create_tables=env.flag("DYNAMODB_CREATE_TABLES", False),
+            metrics_port=env.integer("METRICS_PORT", 9090, min=1, max=65535),
         )

@@ -2,17 +2,22 @@
 
     gunicorn -c python:emporium.gunicorn_conf 'catalog.app:create_app()'
 
-Settings come from the environment, the chart sets them: `PORT` (8080), `WEB_CONCURRENCY`
+Settings come from the environment, the chart sets them: `HOST` (0.0.0.0), `PORT` (8080),
+`METRICS_PORT` (9090: gunicorn listens there too, for /metrics only), `WEB_CONCURRENCY`
 (worker processes, 2), `GUNICORN_THREADS` (threads per worker, 4), `GRACEFUL_TIMEOUT` (seconds
 to finish in-flight requests, 20; keep it below the pod's terminationGracePeriodSeconds),
 `SHUTDOWN_DELAY_SECONDS` (how long a worker keeps serving with /readyz failing after SIGTERM,
 0; set it to a few seconds behind a load balancer), `MAX_REQUESTS` (recycle a worker after
 this many requests, 100000), `REUSE_PORT` (one listening socket per worker, false) and
 `FORWARDED_ALLOW_IPS`.
+
+What gunicorn answers itself (a request line or headers over its limits, a malformed request)
+is a problem document like every other error, not gunicorn's HTML page.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -21,6 +26,7 @@ import threading
 from types import FrameType
 from typing import Any
 
+from gunicorn import util
 from gunicorn.glogging import Logger
 
 from emporium.config import Env
@@ -28,7 +34,13 @@ from emporium.logs import JsonFormatter
 
 _env = Env()
 
-bind = [f"{_env.text('HOST', '0.0.0.0')}:{_env.integer('PORT', 8080, min=1, max=65535)}"]  # noqa: S104
+_host = _env.text("HOST", "0.0.0.0")  # noqa: S104 - a container listens on its pod's address
+_port = _env.integer("PORT", 8080, min=1, max=65535)
+_metrics_port = _env.integer("METRICS_PORT", 9090, min=1, max=65535)
+if _metrics_port == _port:
+    raise SystemExit(f"METRICS_PORT={_metrics_port} must differ from PORT={_port}")
+# The service's port and the metrics port: emporium.metrics.MetricsPort tells them apart.
+bind = [f"{_host}:{_port}", f"{_host}:{_metrics_port}"]
 worker_class = "gthread"
 # With REUSE_PORT each worker listens on its own SO_REUSEPORT socket and the kernel spreads new
 # connections evenly; without it, whichever worker wakes first takes them, and a few kept-alive
@@ -49,6 +61,11 @@ keepalive = _env.integer("KEEPALIVE_SECONDS", 65, min=1)
 max_requests = _env.integer("MAX_REQUESTS", 100_000, min=0)
 max_requests_jitter = max_requests // 10
 forwarded_allow_ips = _env.text("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# A trusted proxy may still not set SCRIPT_NAME or PATH_INFO (gunicorn's default lets it): such
+# a header would re-route the request inside the app, e.g. onto /internal. Headers with "_" in
+# their names are then dropped (header_map "drop").
+forwarder_headers = ""
+header_map = "drop"
 # Workers heartbeat through a file: on a tmpfs, at no disk I/O. A container's /dev/shm can be
 # missing or read-only; then gunicorn uses the temporary folder (/tmp in the images).
 worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # noqa: S108
@@ -67,6 +84,30 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(
         worker_tmp_dir or tempfile.gettempdir(), f"emporium-metrics-{os.getpid()}"
     )
+
+
+def _write_problem(sock: Any, status: int, reason: str, detail: str) -> None:
+    """gunicorn's own error answers (`gunicorn.util.write_error`) as problem documents.
+
+    gunicorn renders a request it refused before the app saw it (URI too long, a malformed
+    header, ...) through this one function, as an HTML page; clients of an API expect the same
+    problem documents as from the app.
+    """
+    document = {
+        "type": "about:blank",
+        "title": reason,
+        "status": status,
+        "detail": detail or reason,
+    }
+    body = (json.dumps(document) + "\n").encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+util.write_error = _write_problem
 
 
 class JsonLogger(Logger):  # type: ignore[misc]

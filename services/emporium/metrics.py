@@ -1,5 +1,10 @@
 """Prometheus metrics: requests by route, method and status, latency, cache and event counters.
 
+`/metrics` is served on a port of its own (`METRICS_PORT`, 9090), never on the service's port:
+the public entry points (the edge, the ALB, API Gateway) reach only the service port, and the
+scraper reaches the metrics port. gunicorn listens on both (see `gunicorn_conf`); `MetricsPort`
+sends what arrives on the metrics port to the exposition and nothing else.
+
 Under gunicorn every worker is a process, so the metrics live in prometheus_client's
 multi-process mode (`PROMETHEUS_MULTIPROC_DIR`, set up by `gunicorn_conf`) and `/metrics`
 aggregates all workers. Without that variable (tests, one process) the default registry is used.
@@ -7,10 +12,12 @@ aggregates all workers. Without that variable (tests, one process) the default r
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response
+from flask import Flask
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -20,6 +27,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 HTTP_REQUESTS = Counter(
     "http_requests_total", "HTTP requests served", ["method", "route", "status"]
@@ -72,15 +82,63 @@ def cache_lookup(cache: str, result: str) -> None:
 _cache_series: dict[tuple[str, str], Any] = {}
 
 
-def _exposition() -> Response:
+def exposition() -> bytes:
+    """The text exposition of every metric, added up over gunicorn's workers."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return generate_latest(registry)
 
 
-def init_app(app: Flask) -> None:
-    """Serve /metrics. Requests are recorded by `emporium.app.RequestTelemetry`."""
-    app.add_url_rule("/metrics", "metrics", _exposition)
+def local_port(environ: WSGIEnvironment) -> int | None:
+    """The port the request arrived on: the listening socket's, under gunicorn.
+
+    Never the Host header's (SERVER_PORT is taken from it, so a client could name any port);
+    only outside gunicorn (the Flask test client) is SERVER_PORT all there is.
+    """
+    sock = environ.get("gunicorn.socket")
+    if sock is not None:
+        try:
+            return int(sock.getsockname()[1])
+        except (OSError, IndexError, TypeError):
+            return None
+    try:
+        return int(environ.get("SERVER_PORT", ""))
+    except ValueError:
+        return None
+
+
+class MetricsPort:
+    """WSGI middleware: requests on the metrics port get `/metrics` (and a 404 for any other
+    path); requests on every other port go to the service, which has no `/metrics`."""
+
+    def __init__(self, wsgi_app: WSGIApplication, port: int) -> None:
+        self.wsgi_app = wsgi_app
+        self.port = port
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if local_port(environ) != self.port:
+            return self.wsgi_app(environ, start_response)
+        if environ.get("PATH_INFO") == "/metrics" and environ.get("REQUEST_METHOD") in (
+            "GET",
+            "HEAD",
+        ):
+            body = exposition()
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+            return [body]
+        problem = {
+            "type": "about:blank",
+            "title": "Not Found",
+            "status": 404,
+            "detail": "The metrics port serves GET /metrics only.",
+        }
+        start_response("404 Not Found", [("Content-Type", "application/problem+json")])
+        return [json.dumps(problem).encode() + b"\n"]
+
+
+def init_app(app: Flask, port: int) -> None:
+    """Serve /metrics on `port`, outside the app. Requests are recorded by
+    `emporium.app.RequestTelemetry`."""
+    app.wsgi_app = MetricsPort(app.wsgi_app, port)  # type: ignore[method-assign]

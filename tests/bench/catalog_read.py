@@ -121,7 +121,7 @@ def main() -> int:
             group,
             "catalog",
             "catalog.app:create_app()",
-            [catalog_port],
+            catalog_port,
             env,
             log_path=str(logs / "catalog.log"),
         )
@@ -129,7 +129,7 @@ def main() -> int:
             group,
             "bare",
             "tests.bench.bare_app:create_app()",
-            [bare_port],
+            bare_port,
             env,
             ready_path="/bare",
             log_path=str(logs / "bare.log"),

@@ -92,7 +92,7 @@ def main() -> int:
                 group,
                 "fulfillment",
                 "fulfillment.app:create_app()",
-                [free_port()],
+                free_port(),
                 env,
                 log_path=os.path.join(logs, "fulfillment.log"),
             )

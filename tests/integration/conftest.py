@@ -16,10 +16,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from devstack import stack
 from devstack.processes import Child, Group, free_port
@@ -70,10 +71,27 @@ def service_env(dynamodb_url: str, redis_port: int, table: str, **extra: str) ->
     }
 
 
-def start_gunicorn(group: Group, name: str, app: str, env: dict[str, str]) -> tuple[Child, str]:
-    port = free_port()
-    child = stack.start_gunicorn(group, name, app, [port], env)
-    return child, f"http://127.0.0.1:{port}"
+class Served(NamedTuple):
+    """A service under gunicorn: its process, its URL and its /metrics URL (on its own port)."""
+
+    child: Child
+    url: str
+    metrics: str
+
+
+def start_gunicorn(group: Group, name: str, app: str, env: dict[str, str]) -> Served:
+    port, metrics_port = free_port(), free_port()
+    child = stack.start_gunicorn(group, name, app, port, env, metrics_port=metrics_port)
+    return Served(child, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics")
+
+
+def metric(metrics_url: str, name: str, **labels: str) -> float:
+    """A sample's value from /metrics (summed over gunicorn's workers), 0 if absent."""
+    for family in text_string_to_metric_families(requests.get(metrics_url, timeout=5).text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
 
 
 def seed(env: dict[str, str]) -> str:
@@ -89,6 +107,7 @@ class CatalogStack:
     """A seeded catalog behind gunicorn, with its own Redis and table."""
 
     url: str
+    metrics_url: str
     env: dict[str, str]
     redis_port: int
     group: Group
@@ -104,15 +123,7 @@ class CatalogStack:
         return self.http.request(method, self.url + path, headers=headers, timeout=10, **kwargs)  # type: ignore[arg-type]
 
     def metric(self, name: str, **labels: str) -> float:
-        """A sample's value from /metrics (summed over gunicorn's workers), 0 if absent."""
-        wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-        for line in self.get("/metrics").text.splitlines():
-            if line.startswith(name + "{"):
-                sample, _, value = line.rpartition(" ")
-                found = ",".join(sorted(sample[len(name) + 1 : -1].split(",")))
-                if found == wanted:
-                    return float(value)
-        return 0.0
+        return metric(self.metrics_url, name, **labels)
 
     def restart_redis(self) -> None:
         self.redis = start_redis(self.group, self.redis_port)
@@ -130,8 +141,10 @@ def _catalog_stack(dynamodb_url: str, table: str) -> Iterator[CatalogStack]:
         redis = start_redis(group, redis_port)
         env = service_env(dynamodb_url, redis_port, table)
         seed(env)
-        catalog, url = start_gunicorn(group, "catalog", "catalog.app:create_app()", env)
-        catalog_stack = CatalogStack(url, env, redis_port, group, redis, catalog)
+        catalog = start_gunicorn(group, "catalog", "catalog.app:create_app()", env)
+        catalog_stack = CatalogStack(
+            catalog.url, catalog.metrics, env, redis_port, group, redis, catalog.child
+        )
         with catalog_stack.http:
             yield catalog_stack
 
@@ -231,7 +244,12 @@ class Store(StoreClient):
         old.stop()  # already stopped or killed: this reaps it and closes its pipe
         self.group.children.remove(old)
         stack.start_gunicorn(
-            self.group, name, service.app, [self.ports.services[name]], {**self.env, **service.env}
+            self.group,
+            name,
+            service.app,
+            self.ports.services[name],
+            {**self.env, **service.env},
+            metrics_port=self.ports.metrics[name],
         )
 
 

@@ -67,10 +67,10 @@ def cart_env(dynamodb_url: str, catalog: CatalogStack, table: str) -> dict[str, 
 @contextmanager
 def serve_cart(dynamodb_url: str, catalog: CatalogStack, table: str) -> Iterator[CartService]:
     with Group() as group, requests.Session() as http:
-        _, url = start_gunicorn(
+        cart = start_gunicorn(
             group, "cart", "cart.app:create_app()", cart_env(dynamodb_url, catalog, table)
         )
-        yield CartService(url, catalog, http)
+        yield CartService(cart.url, catalog, http)
 
 
 @pytest.fixture(scope="module")
@@ -194,8 +194,9 @@ def restart_catalog(catalog: CatalogStack) -> None:
     """Start the catalog again on the port the cart calls."""
     port = urlsplit(catalog.url).port
     assert port is not None
+    metrics_port = urlsplit(catalog.metrics_url).port
     catalog.catalog = stack.start_gunicorn(
-        catalog.group, "catalog", CATALOG_APP, [port], catalog.env
+        catalog.group, "catalog", CATALOG_APP, port, catalog.env, metrics_port=metrics_port
     )
 
 

@@ -23,12 +23,11 @@ from typing import Any
 
 import pytest
 import redis
-import requests
-from tests.integration.conftest import start_gunicorn, start_redis
+from tests.integration.conftest import Served, metric, start_gunicorn, start_redis
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from devstack.processes import Child, Group, free_port, http_status
+from devstack.processes import Group, free_port, http_status
 
 pytestmark = pytest.mark.integration
 
@@ -193,21 +192,6 @@ def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> N
         time.sleep(0.05)
 
 
-def metric(url: str, name: str, **labels: str) -> float:
-    """A sample's value from /metrics (summed over gunicorn's workers), 0 if absent."""
-    wanted = dict(labels)
-    for line in requests.get(url + "/metrics", timeout=5).text.splitlines():
-        sample, _, value = line.rpartition(" ")
-        if sample.split("{")[0] != name:
-            continue
-        found = dict(
-            pair.split("=", 1) for pair in sample.partition("{")[2].rstrip("}").split(",") if pair
-        )
-        if {key: item.strip('"') for key, item in found.items()} == wanted:
-            return float(value)
-    return 0.0
-
-
 @dataclass
 class Stack:
     group: Group
@@ -229,7 +213,7 @@ class Stack:
             **extra,
         }
 
-    def start_worker(self, **extra: str) -> tuple[Child, str]:
+    def start_worker(self, **extra: str) -> Served:
         return start_gunicorn(
             self.group, "fulfillment", "fulfillment.app:create_app()", self.env(**extra)
         )
@@ -265,17 +249,17 @@ def check_each_order_completed_once(stack: Stack, order_ids: list[str]) -> None:
 
 
 def test_every_order_is_charged_once_and_ends_shipped_or_declined(stack: Stack) -> None:
-    _, url = stack.start_worker()
+    _, url, metrics = stack.start_worker()
     order_ids = publish(stack.redis, stack.orders, 20, "twenty")
 
     eventually(lambda: stack.all_final(order_ids), "all final")
     eventually(lambda: stack.pending() == 0, "all acknowledged")
 
     check_each_order_completed_once(stack, order_ids)
-    assert metric(url, "fulfillment_effects_total", effect="charge") == 20
-    assert metric(url, "fulfillment_effects_total", effect="ship") == 17
+    assert metric(metrics, "fulfillment_effects_total", effect="charge") == 20
+    assert metric(metrics, "fulfillment_effects_total", effect="ship") == 17
     assert (
-        metric(url, "events_processed_total", stream=STREAM, type="OrderPlaced", outcome="done")
+        metric(metrics, "events_processed_total", stream=STREAM, type="OrderPlaced", outcome="done")
         == 20
     )
     assert http_status(url + "/readyz") == 200
@@ -301,7 +285,7 @@ def test_each_gunicorn_worker_consumes_from_its_fork_without_any_request(
 
 
 def test_a_worker_killed_mid_stream_loses_no_order_and_repeats_no_step(stack: Stack) -> None:
-    first, _ = stack.start_worker()
+    first = stack.start_worker().child
     stack.orders.hold_after(60)  # a third of the way through the status calls
     order_ids = publish(stack.redis, stack.orders, 100, "killed")
     eventually(stack.orders.held.is_set, "holding a status call")
@@ -321,7 +305,7 @@ def test_a_worker_killed_mid_stream_loses_no_order_and_repeats_no_step(stack: St
 def test_sigterm_finishes_the_messages_in_hand_then_reads_nothing_new(stack: Stack) -> None:
     stack.orders.hold_after(2)
     order_ids = publish(stack.redis, stack.orders, 5, "in-hand")  # read in one batch
-    worker, _ = stack.start_worker()
+    worker = stack.start_worker().child
     eventually(stack.orders.held.is_set, "holding a status call")
 
     worker.popen.send_signal(signal.SIGTERM)
@@ -338,7 +322,7 @@ def test_sigterm_finishes_the_messages_in_hand_then_reads_nothing_new(stack: Sta
 
 
 def test_readiness_follows_redis_and_the_loop_resumes_after_a_redis_restart(stack: Stack) -> None:
-    worker, url = stack.start_worker()
+    worker, url, _ = stack.start_worker()
     redis_child = stack.group.children[0]
     redis_child.stop()
     eventually(lambda: http_status(url + "/readyz") == 503, "unready without Redis")

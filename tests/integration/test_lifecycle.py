@@ -28,7 +28,9 @@ def test_sigterm_fails_readiness_then_finishes_in_flight_requests() -> None:
         "HOST": "127.0.0.1",
     }
     with Group() as group:
-        server, url = start_gunicorn(group, "slow", "tests.integration.slow_app:create_app()", env)
+        server, url, _ = start_gunicorn(
+            group, "slow", "tests.integration.slow_app:create_app()", env
+        )
         answers: list[requests.Response] = []
         in_flight = threading.Thread(
             target=lambda: answers.append(requests.get(url + "/slow?seconds=3", timeout=15))

@@ -72,7 +72,7 @@ def test_a_request_is_traced_through_cache_and_store_under_the_callers_trace(
             OTEL_BSP_SCHEDULE_DELAY="100",  # export within a tenth of a second
         )
         seed(env)
-        _, url = start_gunicorn(group, "catalog", "catalog.app:create_app()", env)
+        url = start_gunicorn(group, "catalog", "catalog.app:create_app()", env).url
         answer = requests.get(
             url + "/api/catalog/products/cast-iron-skillet",
             headers={"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"},

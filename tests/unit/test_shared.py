@@ -29,6 +29,8 @@ from emporium.dynamodb import DynamoDBSettings, dynamodb_client
 from emporium.logs import JsonFormatter
 from emporium.redis import redis_client
 
+METRICS = "http://localhost:9090"  # /metrics is served on METRICS_PORT (9090) only
+
 LogLines = Callable[[], list[dict[str, Any]]]
 Problem = Callable[..., dict[str, Any]]
 
@@ -248,7 +250,7 @@ def single_process(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def exposed_samples(client: FlaskClient, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     """The samples of `name` that /metrics exposes, by their sorted labels."""
-    response = client.get("/metrics")
+    response = client.get("/metrics", base_url=METRICS)
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
     return {
@@ -257,6 +259,49 @@ def exposed_samples(client: FlaskClient, name: str) -> dict[tuple[tuple[str, str
         for sample in family.samples
         if sample.name == name
     }
+
+
+class ListeningSocket:
+    """What gunicorn puts in `gunicorn.socket`: the accepted connection, bound to a local port."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+
+@pytest.mark.usefixtures("single_process")
+def test_metrics_are_served_on_the_metrics_port_only(client: FlaskClient) -> None:
+    assert client.get("/metrics", base_url=METRICS).status_code == 200
+    on_service_port = client.get("/metrics")
+    assert on_service_port.status_code == 404
+    assert on_service_port.mimetype == "application/problem+json"
+    assert b"http_requests_total" not in on_service_port.data
+
+
+def test_the_metrics_port_serves_nothing_but_metrics(client: FlaskClient) -> None:
+    for path in ("/api/catalog/categories", "/healthz", "/readyz", "/metrics/"):
+        response = client.get(path, base_url=METRICS)
+        assert response.status_code == 404, path
+        assert response.mimetype == "application/problem+json"
+    assert client.post("/metrics", base_url=METRICS).status_code == 404
+
+
+def test_under_gunicorn_the_listening_port_decides_not_the_host_header(
+    client: FlaskClient,
+) -> None:
+    # The Host header names the metrics port, but the connection came in on the service port.
+    spoofed = client.get(
+        "/metrics", base_url=METRICS, environ_overrides={"gunicorn.socket": ListeningSocket(8080)}
+    )
+    assert spoofed.status_code == 404
+    real = client.get(
+        "/metrics",
+        base_url="http://localhost:8080",
+        environ_overrides={"gunicorn.socket": ListeningSocket(9090)},
+    )
+    assert real.status_code == 200
 
 
 @pytest.mark.usefixtures("single_process")

@@ -10,6 +10,8 @@ from flask import Flask
 from cart.app import CartSettings, create_app
 from emporium.config import ConfigError
 
+METRICS = "http://localhost:9090"  # /metrics is served on METRICS_PORT (9090) only
+
 
 def config_error(read: Callable[[], object]) -> str:
     """The message of the ConfigError `read` raises, checked to be a single line."""
@@ -108,5 +110,5 @@ def test_the_service_endpoints_are_there(app: Flask) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").status_code == 200
     client.post("/api/cart/carts")
-    metrics = client.get("/metrics").get_data(as_text=True)
+    metrics = client.get("/metrics", base_url=METRICS).get_data(as_text=True)
     assert 'route="/api/cart/carts"' in metrics

@@ -20,6 +20,8 @@ from emporium.health import DRAINING
 from fulfillment.app import FulfillmentSettings, consumer_name, create_app
 from fulfillment.worker import ConsumerThread
 
+METRICS = "http://localhost:9090"  # /metrics is served on METRICS_PORT (9090) only
+
 
 def settings_environ(**overrides: str) -> dict[str, str]:
     return {
@@ -117,7 +119,7 @@ def test_the_app_answers_health_readiness_and_metrics(fake_redis: fakeredis.Fake
     client = create_app(settings_environ(), consume=False).test_client()
     assert client.get("/healthz").json == {"status": "ok"}
     assert client.get("/readyz").json == {"status": "ready", "checks": {"redis": "ok"}}
-    assert b"fulfillment_effects_total" in client.get("/metrics").data
+    assert b"fulfillment_effects_total" in client.get("/metrics", base_url=METRICS).data
     assert client.get("/api/anything").status_code == 404  # no public API
 
 

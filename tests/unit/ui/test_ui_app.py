@@ -212,7 +212,6 @@ def test_the_longest_product_id_has_an_image(client: FlaskClient) -> None:
         "/nowhere",
         "/healthz",
         "/readyz",
-        "/metrics",
     ],
 )
 def test_every_response_has_the_security_headers(client: FlaskClient, path: str) -> None:
