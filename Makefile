@@ -19,8 +19,10 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
 # The images' bases: the official ones, or the stand-ins of `make base-images` where no
-# registry can be reached (BASE_IMAGE=emporium/python:3.11-bookworm DEBIAN_IMAGE=emporium/debian:bookworm).
+# registry can be reached (BASE_IMAGE=emporium/python:3.11-bookworm
+# BUILD_IMAGE=emporium/python-build:3.11-bookworm DEBIAN_IMAGE=emporium/debian:bookworm).
 BASE_IMAGE ?= python:3.12-slim
+BUILD_IMAGE ?= $(BASE_IMAGE)
 DEBIAN_IMAGE ?= debian:bookworm-slim
 
 .PHONY: help setup run test lint typecheck unit integration fmt bench images base-images clean
@@ -66,7 +68,8 @@ bench: $(VENV)/.synced ## the figures: catalog read vs bare Flask, checkout to S
 	$(BIN)/python tests/bench/fulfillment_throughput.py
 
 images: ## build every image, tagged emporium/<name>:<git sha> and :dev, and print sizes
-	BASE_IMAGE=$(BASE_IMAGE) DEBIAN_IMAGE=$(DEBIAN_IMAGE) UV_VERSION=$(UV_VERSION) docker/build-images
+	BASE_IMAGE=$(BASE_IMAGE) BUILD_IMAGE=$(BUILD_IMAGE) DEBIAN_IMAGE=$(DEBIAN_IMAGE) \
+		UV_VERSION=$(UV_VERSION) docker/build-images
 
 base-images: ## no registry? Debian and Python bases from Debian packages (root, debootstrap)
 	docker/build-base-images

@@ -2,9 +2,12 @@
 # (services/devstack/dynamodb_emulator.py says why not plain moto_server). On EKS the store uses
 # Amazon DynamoDB. BASE_IMAGE as in docker/Dockerfile.
 ARG BASE_IMAGE=python:3.12-slim
+# The base of the stages that install (pip); the same Python as BASE_IMAGE. Only a site whose
+# package index sits behind its own TLS proxy needs another (`make base-images` makes one).
+ARG BUILD_IMAGE=${BASE_IMAGE}
 
 # moto and its dependencies, exactly as locked (the `emulator` dependency group, with hashes).
-FROM ${BASE_IMAGE} AS requirements
+FROM ${BUILD_IMAGE} AS requirements
 ARG UV_VERSION=0.13.9
 RUN python3 -m venv /opt/uv \
     && /opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}"
@@ -12,7 +15,7 @@ COPY pyproject.toml uv.lock /src/
 RUN cd /src && /opt/uv/bin/uv export --frozen --only-group emulator --no-emit-project \
         --format requirements-txt --output-file /requirements.txt
 
-FROM ${BASE_IMAGE} AS build
+FROM ${BUILD_IMAGE} AS build
 RUN python3 -m venv /opt/venv
 COPY --from=requirements /requirements.txt /tmp/requirements.txt
 RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \

@@ -246,6 +246,21 @@ def test_runs_as_a_non_root_user_that_cannot_change_its_code(
     assert container.exec(["touch", writable]).exit_code == 0
 
 
+@pytest.mark.parametrize("name", [*SERVICES, "dynamodb"])
+def test_carries_no_certificate_or_pip_setting_of_the_build_machine(
+    containers: ContainerStore, name: str
+) -> None:
+    container = containers.containers[name]
+    env = container.get_wrapped_container().image.attrs["Config"]["Env"]
+    names = {entry.partition("=")[0] for entry in env}
+    assert not names & {"PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_INDEX_URL"}
+    listing = container.exec(["ls", "/usr/local/share/ca-certificates-site"])
+    assert listing.exit_code != 0  # the build base's CA folder is not in the runtime image
+    running = container.exec(["env"]).output.decode()
+    assert "PIP_CERT" not in running
+    assert "SSL_CERT_FILE" not in running
+
+
 @dataclass
 class SlowRequest:
     """A request from a slow client: its second half arrives `pause` seconds after its first.
