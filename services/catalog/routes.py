@@ -24,7 +24,7 @@ from catalog.store import (
     StaleVersionError,
     UnknownCategoryError,
 )
-from emporium.api import Api, json_response
+from emporium.api import Api, Header, json_response
 from emporium.pagination import decode_cursor, encode_cursor
 from emporium.problems import Problem
 
@@ -127,8 +127,11 @@ def list_categories() -> Response:
 
 # Admin writes. Each needs the bearer token; replace and delete need If-Match with the version.
 
-_IF_MATCH = {
-    "If-Match": 'The version read, as its ETag ("3"); a stale one is 412. * means any version.'
+_IF_MATCH: dict[str, str | Header] = {
+    "If-Match": Header(
+        'The version read, as its ETag ("3"); a stale one is 412. * means any version.',
+        pattern=r'\*|"[1-9][0-9]{0,9}"',
+    )
 }
 
 

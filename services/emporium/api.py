@@ -53,6 +53,20 @@ ProblemDocument.model_rebuild()
 
 
 @dataclass(frozen=True)
+class Header:
+    """A request header an operation requires: documented, and `pattern` (a regex the whole
+    value must match) stated in the OpenAPI document, so what the code refuses is written down."""
+
+    description: str
+    pattern: str | None = None
+
+    def schema(self) -> dict[str, str]:
+        if self.pattern is None:
+            return {"type": "string"}
+        return {"type": "string", "pattern": f"^(?:{self.pattern})$"}
+
+
+@dataclass(frozen=True)
 class Operation:
     rule: str
     method: str
@@ -65,7 +79,7 @@ class Operation:
     secured: bool
     path: dict[str, str]
     errors: tuple[int, ...]
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, Header] = field(default_factory=dict)
 
 
 def json_response(
@@ -179,10 +193,11 @@ class Api:
         secured: bool = False,
         path: dict[str, str] | None = None,
         errors: tuple[int, ...] = (),
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str | Header] | None = None,
     ) -> Callable[[View], View]:
         """Register a view. `path` maps each path parameter to the regex its values must match
-        (a value that does not is a 404); `errors` lists the statuses worth documenting."""
+        (a value that does not is a 404); `errors` lists the statuses worth documenting;
+        `headers` the required request headers (a description, or a `Header`)."""
         path_patterns = {name: re.compile(regex) for name, regex in (path or {}).items()}
 
         def decorate(view: View) -> View:
@@ -218,7 +233,10 @@ class Api:
                     secured=secured,
                     path={name: pattern.pattern for name, pattern in path_patterns.items()},
                     errors=errors,
-                    headers=headers or {},
+                    headers={
+                        name: header if isinstance(header, Header) else Header(header)
+                        for name, header in (headers or {}).items()
+                    },
                 )
             )
             return handle
@@ -297,10 +315,10 @@ class Api:
                     "name": name,
                     "in": "header",
                     "required": True,
-                    "schema": {"type": "string"},
-                    "description": description,
+                    "schema": header.schema(),
+                    "description": header.description,
                 }
-                for name, description in op.headers.items()
+                for name, header in op.headers.items()
             )
             problem = {"content": {PROBLEM_MEDIA_TYPE: {"schema": schema_ref(ProblemDocument)}}}
             responses: dict[str, Any] = {

@@ -161,9 +161,15 @@ def test_path_parameters_carry_their_pattern(document: dict[str, Any]) -> None:
 def test_conditional_writes_document_if_match(document: dict[str, Any]) -> None:
     for method in ("put", "delete"):
         operation = document["paths"][f"{PRODUCTS}/{{product_id}}"][method]
-        headers = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
-        assert headers == ["If-Match"], method
+        headers = [p for p in operation["parameters"] if p["in"] == "header"]
+        assert [header["name"] for header in headers] == ["If-Match"], method
         assert {"412", "428"} <= operation["responses"].keys(), method
+        # The document states what the code accepts: a strong version tag, or *.
+        pattern = headers[0]["schema"]["pattern"]
+        for accepted in ('"3"', '"1234567890"', "*"):
+            assert re.fullmatch(pattern, accepted), accepted
+        for refused in ('W/"3"', "3", '"0"', '"3", "4"', ""):
+            assert not re.fullmatch(pattern, refused), refused
 
 
 # Request validation
