@@ -68,12 +68,16 @@ class Ports:
         def port(variable: str, default: int) -> int:
             return env.integer(variable, default, min=1, max=65535)
 
+        services = {s.name: port(s.port_variable, s.default_port) for s in SERVICES}
         return cls(
             dynamodb=port("DYNAMODB_PORT", 8000),
             redis=port("REDIS_PORT", 6379),
-            services={s.name: port(s.port_variable, s.default_port) for s in SERVICES},
+            services=services,
             # 1000 above the service's own: catalog on 8081 has its metrics on 9081.
-            metrics={s.name: port(s.metrics_variable, s.default_port + 1000) for s in SERVICES},
+            metrics={
+                s.name: port(s.metrics_variable, (services[s.name] + 1000 - 1) % 65535 + 1)
+                for s in SERVICES
+            },
         )
 
     @classmethod
