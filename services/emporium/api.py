@@ -302,6 +302,9 @@ class Api:
                             "name": name,
                             "in": "query",
                             "required": name in required,
+                            # `?category=` means absent (see `route`): say so, for clients
+                            # and fuzzers alike.
+                            **({} if name in required else {"allowEmptyValue": True}),
                             "schema": schema,
                             **(
                                 {"description": schema["description"]}

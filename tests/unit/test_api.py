@@ -149,6 +149,16 @@ def test_query_parameters_are_never_null(document: dict[str, Any]) -> None:
     assert query["limit"]["schema"]["default"] == 20
 
 
+def test_an_empty_optional_query_parameter_is_documented_and_treated_as_absent(
+    client: FlaskClient, document: dict[str, Any]
+) -> None:
+    parameters = document["paths"][PRODUCTS]["get"]["parameters"]
+    assert all(p["allowEmptyValue"] is True for p in parameters if p["in"] == "query")
+    empty = client.get(PRODUCTS, query_string={"category": "", "limit": "", "cursor": ""})
+    assert empty.status_code == 200
+    assert empty.get_json() == client.get(PRODUCTS).get_json()
+
+
 def test_path_parameters_carry_their_pattern(document: dict[str, Any]) -> None:
     for method, operation in document["paths"][f"{PRODUCTS}/{{product_id}}"].items():
         (parameter,) = [p for p in operation["parameters"] if p["in"] == "path"]
