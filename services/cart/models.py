@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from emporium.models import Money, WholeNumber
+
 CART_ID = r"crt-[0-9a-f]{24}"
-PRODUCT_ID = r"[a-z0-9][a-z0-9_-]{0,63}"  # the catalog's product ids
 MAX_QUANTITY = 99
-
-
-class Money(BaseModel):
-    """An amount in minor units (cents) with its ISO 4217 currency."""
-
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-    amount: int = Field(ge=0)
-    currency: Literal["USD"]
 
 
 class CartItem(BaseModel):
@@ -63,7 +54,7 @@ class ItemWrite(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    quantity: int = Field(ge=1, le=MAX_QUANTITY, description="1 to 99")
+    quantity: WholeNumber = Field(ge=1, le=MAX_QUANTITY, description="1 to 99")
 
 
 class CatalogProduct(BaseModel):

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from flask import Response, current_app
 from pydantic import ValidationError
 
-from cart.models import CART_ID, PRODUCT_ID, Cart, CatalogProduct, ItemWrite
+from cart.models import CART_ID, Cart, CatalogProduct, ItemWrite
 from cart.store import CartStore, ConflictError, NotFoundError, StoredCart, TooManyLinesError
 from emporium.api import Api, json_response
+from emporium.models import PRODUCT_ID
 from emporium.outbound import DependencyUnavailableError, ServiceClient
 from emporium.problems import Problem
 

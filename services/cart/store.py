@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from cart.models import Cart, CartItem, CatalogProduct, Money
+from cart.models import Cart, CartItem, CatalogProduct
 from emporium.dynamodb import ensure_table, from_item, probe_table, to_item
+from emporium.models import Money
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

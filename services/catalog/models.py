@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PRODUCT_ID = r"[a-z0-9][a-z0-9_-]{0,63}"
+from emporium.models import Money, WholeNumber
+
 CATEGORY_ID = r"[a-z0-9][a-z0-9-]{0,62}"
 TAG = r"[a-z0-9][a-z0-9-]{0,31}"
 
 CategoryId = Annotated[str, Field(pattern=f"^{CATEGORY_ID}$", description="A category's id")]
 
 
-class Money(BaseModel):
-    """An amount in minor units (cents) with its ISO 4217 currency."""
+class Price(Money):
+    """A product's price: at most a million dollars."""
 
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-    amount: int = Field(ge=0, le=100_000_000)
-    currency: Literal["USD"]
+    amount: WholeNumber = Field(ge=0, le=100_000_000)
 
 
 class ProductWrite(BaseModel):
@@ -30,7 +28,7 @@ class ProductWrite(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     description: str = Field(default="", max_length=2000)
     category: CategoryId
-    price: Money
+    price: Price
     imageUrl: str = Field(default="", max_length=500)
     tags: list[Annotated[str, Field(pattern=f"^{TAG}$")]] = Field(default=[], max_length=20)
 

@@ -10,7 +10,6 @@ from flask import Response, current_app, request
 
 from catalog.cache import ReadThroughCache
 from catalog.models import (
-    PRODUCT_ID,
     CategoryList,
     ListProductsQuery,
     Product,
@@ -25,6 +24,7 @@ from catalog.store import (
     UnknownCategoryError,
 )
 from emporium.api import Api, Header, json_response
+from emporium.models import PRODUCT_ID
 from emporium.pagination import decode_cursor, encode_cursor
 from emporium.problems import Problem
 

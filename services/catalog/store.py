@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from catalog.models import Category, Money, Product, ProductWrite
+from catalog.models import Category, Product, ProductWrite
 from emporium.dynamodb import ensure_table, from_item, probe_table, to_item
+from emporium.models import Money
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, request
 
-from emporium import metrics, problems, tracing
+from emporium import metrics, models, problems, tracing
 from emporium.config import ServiceSettings
 from emporium.health import Health
 from emporium.logs import configure_logging, request_id_var, trace_id_var
@@ -26,7 +26,7 @@ from emporium.logs import configure_logging, request_id_var, trace_id_var
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_REQUEST_ID = re.compile(models.REQUEST_ID)
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 

@@ -46,6 +46,7 @@ from redis.typing import EncodableT, FieldT
 
 from emporium.logs import request_id_var, trace_id_var
 from emporium.metrics import DEAD_LETTERS, EVENTS_PROCESSED
+from emporium.models import REQUEST_ID
 from fulfillment.events import MalformedEventError, OrderPlaced, parse_event
 from fulfillment.steps import RetryLaterError, StepRefusedError
 
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["done", "failed", "deferred", "dead-lettered"]
 UNKNOWN_TYPE = "unknown"  # the `type` label of a malformed message: its own may be anything
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # what other services accept as X-Request-ID
+_REQUEST_ID = re.compile(REQUEST_ID)  # what other services accept as X-Request-ID
 
 
 @dataclass(frozen=True)

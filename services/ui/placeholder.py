@@ -11,7 +11,9 @@ import hashlib
 import re
 from xml.sax.saxutils import escape
 
-PRODUCT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # as the catalog defines it
+from emporium import models
+
+PRODUCT_ID = re.compile(models.PRODUCT_ID)
 
 WIDTH, HEIGHT = 400, 300
 _WORD_SEPARATORS = re.compile(r"[-_]+")
