@@ -4,7 +4,7 @@ page and lists the shopper's orders. The order page is saved as a screenshot.
 
 The tests that place orders need the orders API's signed-in contract (`expectedTotal` at
 checkout, the listing by bearer token); against an orders service without it they skip and say
-so (`orders_contract`)."""
+so (`orders_contract` in conftest.py)."""
 
 from __future__ import annotations
 
@@ -50,21 +50,6 @@ def page(browser: Browser) -> Iterator[Page]:
     page.set_default_timeout(15_000)
     yield page
     context.close()
-
-
-@pytest.fixture(scope="module")
-def orders_contract(store: Store) -> None:
-    """Skip unless orders takes `expectedTotal` at checkout and lists by bearer token (the page
-    sends the one and needs the other)."""
-    document = store.call("GET", "/api/orders/openapi.json").json()
-    takes_expected_total = '"expectedTotal"' in json.dumps(document.get("components", {}))
-    listing = document["paths"].get("/api/orders/orders", {}).get("get", {})
-    lists_by_email = any(p.get("name") == "email" for p in listing.get("parameters", []))
-    if not takes_expected_total or lists_by_email:
-        pytest.skip(
-            "the orders service here predates the signed-in contract (expectedTotal at "
-            "checkout, GET /api/orders/orders by bearer token); this test runs once it is merged"
-        )
 
 
 def new_email() -> str:
