@@ -16,7 +16,7 @@ from typing import Any
 
 import jwt
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Route, expect, sync_playwright
 from tests.integration.conftest import Store, checkout_body, require_binary
 
 pytestmark = pytest.mark.integration
@@ -337,6 +337,8 @@ def test_a_price_change_is_shown_and_confirmed_before_the_order_is_placed(
         headers={"If-Match": '"1"'},
     )
     assert changed.status_code == 200, changed.text
+    sent: list[Request] = []
+    page.on("request", lambda r: sent.append(r) if r.url.endswith("/api/orders/orders") else None)
     page.get_by_test_id("place-order").click()
     expect(page.get_by_test_id("total-changed")).to_contain_text("$27.50")
     expect(page.get_by_test_id("checkout-total")).to_have_text("$27.50")
@@ -347,6 +349,11 @@ def test_a_price_change_is_shown_and_confirmed_before_the_order_is_placed(
     page.get_by_test_id("place-order").click()
     expect(page.get_by_test_id("order-total")).to_have_text("$27.50")
     assert_card_not_kept(page)
+    first, confirmed = (request for request in sent if request.method == "POST")
+    assert first.post_data_json["expectedTotal"] == {"amount": 2500, "currency": "USD"}
+    assert confirmed.post_data_json["expectedTotal"] == {"amount": 2750, "currency": "USD"}
+    # Another body, so another Idempotency-Key.
+    assert first.headers["idempotency-key"] != confirmed.headers["idempotency-key"]
 
 
 def test_a_cart_ordered_in_another_tab_is_not_ordered_twice(
