@@ -118,9 +118,9 @@ def check_out(page: Page, card: str, email: str = "ada@example.com") -> None:
     page.get_by_test_id("place-order").click()
 
 
-def sign_in(page: Page, store: Store, email: str) -> None:
+def sign_in(page: Page, store: Store, email: str, entry: str = "") -> None:
     """Through the store's "Your orders" and the development issuer's page."""
-    page.goto(store.url + "/#/orders")
+    page.goto((entry or store.url) + "/#/orders")
     page.get_by_test_id("sign-in").click()
     expect(page.get_by_test_id("dev-warning")).to_contain_text("no password")
     assert page.url.startswith(store.ports.issuer_url + "/authorize?")
@@ -137,12 +137,14 @@ def admin(store: Store, method: str, path: str, **kwargs: Any) -> Any:
 # Sign-in
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_a_shopper_signs_in_and_out_through_the_development_issuer(
-    store: Store, page: Page
+    store: Store, page: Page, host: str
 ) -> None:
+    entry = f"http://{host}:{store.ports.edge}"  # the store answers by either name
     email = new_email()
-    sign_in(page, store, email)
-    assert page.url == store.url + "/#/orders"  # the code and the state are out of the address
+    sign_in(page, store, email, entry)
+    assert page.url == entry + "/#/orders"  # the code and the state are out of the address
 
     storage = browser_storage(page)
     assert "session:emporium.signIn" not in storage  # the verifier lived for the round trip
