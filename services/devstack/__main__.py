@@ -1,7 +1,8 @@
 """`make run`: the whole store on this machine, with local stand-ins for AWS.
 
-Starts the DynamoDB emulator, Redis, every service under gunicorn, seeds the catalog, prints
-where everything is, and on Ctrl-C stops everything it started.
+Starts the DynamoDB emulator, Redis, the development sign-in issuer and every service under
+gunicorn, seeds the catalog, prints where everything is, and on Ctrl-C stops everything it
+started.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ import threading
 from types import FrameType
 
 from devstack.processes import Group, StartupError, port_open
-from devstack.stack import LOCAL_ADMIN_TOKEN, SERVICES, Ports, redis_mode, service_env, start_store
+from devstack.stack import (
+    ISSUER,
+    LOCAL_ADMIN_TOKEN,
+    SERVICES,
+    Ports,
+    redis_mode,
+    service_env,
+    start_store,
+)
 from emporium.config import ConfigError
 
 
@@ -45,7 +54,7 @@ def run() -> int:
     signal.signal(signal.SIGTERM, request_stop)
 
     env = service_env(ports, environ)
-    total = 3 + len(SERVICES)
+    total = 3 + len(SERVICES)  # DynamoDB, Redis, the seeding, then each service
     steps = iter(range(1, total + 1))
     group = Group(echo=False)
     try:
@@ -64,7 +73,7 @@ def run() -> int:
     services = "\n".join(
         f"  {name:<12} http://localhost:{port}   (/readyz; /metrics on :{ports.metrics[name]})"
         for name, port in ports.services.items()
-        if name != "edge"
+        if name not in ("edge", ISSUER)
     )
     token = (
         "(from CATALOG_ADMIN_TOKEN)" if environ.get("CATALOG_ADMIN_TOKEN") else LOCAL_ADMIN_TOKEN
@@ -75,6 +84,8 @@ Emporium is running. Ctrl-C stops everything.
 
   the store    http://localhost:{ports.edge}/   (the UI; /api/<service>/... to each API)
 {services}
+  sign-in      {ports.issuer_url}   (development OpenID issuer: an email, no password;
+               POST /dev/token gives curl a token, see the README's Sign-in)
   DynamoDB     http://localhost:{ports.dynamodb}   (moto server)
   Redis        redis://localhost:{ports.redis}   ({redis_mode(environ)})
   admin token  {token}   (catalog writes)

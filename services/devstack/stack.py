@@ -1,7 +1,8 @@
 """The store on one machine: what runs where, and how each part is started.
 
 Every port has a default and an environment variable to change it. The services get the same
-variables they get in Kubernetes, pointing at the local stand-ins.
+variables they get in Kubernetes, pointing at the local stand-ins: moto's server for DynamoDB,
+a local Redis, and the development OpenID issuer (`devstack.issuer`) for shoppers' sign-in.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from emporium.config import Env
 
 LOCAL_ADMIN_TOKEN = "local-admin-token-not-secret"  # noqa: S105 - laptop only, printed at start
 LOCAL_INTERNAL_TOKEN = "local-internal-token-not-secret"  # noqa: S105 - orders <-> fulfillment
+OIDC_CLIENT_ID = "emporium-ui"  # the store's page: the audience of the ID tokens orders accepts
+ISSUER = "oidc-issuer"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,14 @@ class Service:
 
 # In start order: each one's dependencies come before it; the edge, the entry point, last.
 SERVICES = (
+    # Sign-in for shoppers. One process: its key and its one-time codes live in its memory.
+    Service(
+        ISSUER,
+        "devstack.issuer.app:create_app()",
+        "OIDC_PORT",
+        8086,
+        {"WEB_CONCURRENCY": "1", "SERVICE_NAME": ISSUER},  # gunicorn's logs would say devstack
+    ),
     Service("catalog", "catalog.app:create_app()", "CATALOG_PORT", 8081),
     Service("cart", "cart.app:create_app()", "CART_PORT", 8082),
     Service("orders", "orders.app:create_app()", "ORDERS_PORT", 8083),
@@ -104,9 +115,16 @@ class Ports:
     def metrics_url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.metrics[service]}/metrics"
 
+    @property
+    def issuer_url(self) -> str:
+        """The development issuer, as the browser and orders both name it: a token's `iss`
+        must equal orders' ORDERS_OIDC_ISSUER to the character, so there is one spelling."""
+        return self.url(ISSUER)
+
 
 def service_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
     """The environment of every service process: the chart's variables, pointed at this host."""
+    issuer = ports.issuer_url
     return {
         **base,
         "AWS_REGION": "us-east-1",
@@ -125,6 +143,15 @@ def service_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
         "ORDERS_INTERNAL_TOKEN": LOCAL_INTERNAL_TOKEN,
         "FULFILLMENT_ORDERS_URL": ports.url("orders"),
         "FULFILLMENT_ORDERS_TOKEN": LOCAL_INTERNAL_TOKEN,
+        # Sign-in: the issuer signs for the store's page, which may be opened by either name.
+        "OIDC_ISSUER_URL": issuer,
+        "OIDC_CLIENT_ID": OIDC_CLIENT_ID,
+        "OIDC_REDIRECT_ORIGINS": f"http://localhost:{ports.edge},http://127.0.0.1:{ports.edge}",
+        "ORDERS_OIDC_ISSUER": issuer,
+        "ORDERS_OIDC_AUDIENCE": OIDC_CLIENT_ID,
+        "UI_OIDC_AUTHORIZE_URL": f"{issuer}/authorize",
+        "UI_OIDC_TOKEN_URL": f"{issuer}/token",
+        "UI_OIDC_CLIENT_ID": OIDC_CLIENT_ID,
         **{
             f"EDGE_UPSTREAM_{name.upper()}": ports.url(name)
             for name in ("catalog", "cart", "orders", "ui")

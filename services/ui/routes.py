@@ -1,4 +1,4 @@
-"""The ui's HTTP routes: the app's page and the product images.
+"""The ui's HTTP routes: the app's page, its settings (`/config.json`) and the product images.
 
 The app's other files are served by Flask's own static route (`/static/<path:filename>`, see
 `ui.app`), which answers with ETags and conditional GETs. Anything else is a 404 problem
@@ -8,15 +8,26 @@ document: the ui never proxies the APIs, the edge routes `/api/...` to the servi
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Blueprint, Response, request, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 
 from emporium.problems import Problem
 from ui.placeholder import PRODUCT_ID, product_svg
 
 STATIC_DIR = Path(__file__).parent / "static"
 IMAGE_MAX_AGE = 86400  # placeholders depend on the id alone
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """Where the page signs shoppers in: an OpenID issuer's endpoints and its client id there."""
+
+    authorize_url: str
+    token_url: str
+    client_id: str
+
 
 pages = Blueprint("ui", __name__)
 
@@ -27,6 +38,23 @@ def index() -> Response:
     del response.headers["Content-Disposition"]  # a page, not a download of index.html
     # Always revalidate (cheap, thanks to the ETag): the page names the modules to load.
     response.cache_control.no_cache = True
+    return response
+
+
+@pages.get("/config.json")
+def config() -> Response:
+    """The settings the page needs: where to sign in, or null when sign-in is not configured."""
+    sign_in: SignIn | None = current_app.extensions["ui.sign_in"]
+    response = jsonify(
+        signIn=None
+        if sign_in is None
+        else {
+            "authorizeUrl": sign_in.authorize_url,
+            "tokenUrl": sign_in.token_url,
+            "clientId": sign_in.client_id,
+        }
+    )
+    response.cache_control.no_cache = True  # settings change with a restart, not a release
     return response
 
 

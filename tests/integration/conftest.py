@@ -7,6 +7,7 @@ laptop without redis-server the tests that need it skip and say what to install;
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -262,3 +263,18 @@ def store() -> Iterator[Store]:
     with Group() as group, requests.Session() as http:
         stack.start_store(group, ports, env, redis="redis-server")
         yield Store(ports.url("edge"), http, ports, env, group)
+
+
+@pytest.fixture(scope="module")
+def orders_contract(store: Store) -> None:
+    """Skip unless orders serves the signed-in contract the ui is built on: `expectedTotal` at
+    checkout, and its customer's orders listed by bearer token rather than by `?email=`."""
+    document = store.call("GET", "/api/orders/openapi.json").json()
+    takes_expected_total = '"expectedTotal"' in json.dumps(document.get("components", {}))
+    listing = document["paths"].get("/api/orders/orders", {}).get("get", {})
+    lists_by_email = any(p.get("name") == "email" for p in listing.get("parameters", []))
+    if not takes_expected_total or lists_by_email:
+        pytest.skip(
+            "the orders service here predates the signed-in contract (expectedTotal at "
+            "checkout, GET /api/orders/orders by bearer token); this test runs once it is merged"
+        )

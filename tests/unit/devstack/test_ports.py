@@ -29,7 +29,8 @@ def test_every_port_is_named_by_a_variable_that_sets_it() -> None:
     named = dict(ports.named())
     again = Ports.from_env({name: str(port) for name, port in named.items()})
     assert again == ports
-    assert {f"{s.name.upper()}_METRICS_PORT" for s in SERVICES} <= named.keys()
+    assert {s.metrics_variable for s in SERVICES} <= named.keys()
+    assert "CATALOG_METRICS_PORT" in named
 
 
 def test_a_bad_metrics_port_is_a_one_line_error_naming_it() -> None:

@@ -1,4 +1,5 @@
-"""The ui service over HTTP: its page, static files, product images, headers and errors."""
+"""The ui service over HTTP: its page, settings, static files, product images, headers and
+errors."""
 
 from __future__ import annotations
 
@@ -269,6 +270,72 @@ def test_the_ui_only_reads(client: FlaskClient, problem: Problem, method: str, p
     response = client.open(path, method=method)
     problem(response, 405)
     assert "GET" in response.headers["Allow"]
+
+
+# Sign-in settings
+
+SIGN_IN = {
+    "UI_OIDC_AUTHORIZE_URL": "http://127.0.0.1:8086/authorize",
+    "UI_OIDC_TOKEN_URL": "http://127.0.0.1:8086/token",
+    "UI_OIDC_CLIENT_ID": "emporium-ui",
+}
+
+
+def test_without_sign_in_settings_the_page_is_told_there_is_none(client: FlaskClient) -> None:
+    response = client.get("/config.json")
+    assert response.status_code == 200
+    assert response.get_json() == {"signIn": None}
+    assert response.headers["Cache-Control"] == "no-cache"
+
+
+def test_the_page_is_told_where_to_sign_in() -> None:
+    response = create_app(SIGN_IN).test_client().get("/config.json")
+    assert response.get_json() == {
+        "signIn": {
+            "authorizeUrl": "http://127.0.0.1:8086/authorize",
+            "tokenUrl": "http://127.0.0.1:8086/token",
+            "clientId": "emporium-ui",
+        }
+    }
+
+
+def test_with_sign_in_the_page_may_call_the_token_endpoint_and_nothing_else_new() -> None:
+    response = create_app(SIGN_IN).test_client().get("/", buffered=True)
+    directives = csp_directives(response)
+    assert directives["connect-src"] == ["'self'", "http://127.0.0.1:8086"]
+    for name in ("default-src", "script-src", "style-src", "img-src", "form-action"):
+        assert directives[name] == ["'self'"]
+    assert directives["frame-ancestors"] == ["'none'"]
+
+
+def test_the_token_endpoint_s_origin_keeps_its_port_and_scheme() -> None:
+    environ = {**SIGN_IN, "UI_OIDC_TOKEN_URL": "https://auth.example.com/oauth2/token"}
+    response = create_app(environ).test_client().get("/static/css/app.css", buffered=True)
+    assert csp_directives(response)["connect-src"] == ["'self'", "https://auth.example.com"]
+
+
+@pytest.mark.parametrize("missing", sorted(SIGN_IN))
+def test_sign_in_settings_go_together(missing: str) -> None:
+    environ = {name: value for name, value in SIGN_IN.items() if name != missing}
+    with pytest.raises(ConfigError, match=f"^{missing} is required"):
+        create_app(environ)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("UI_OIDC_AUTHORIZE_URL", "127.0.0.1:8086/authorize"),
+        ("UI_OIDC_TOKEN_URL", "javascript:alert(1)"),
+        ("UI_OIDC_CLIENT_ID", "emporium ui"),
+    ],
+)
+def test_a_malformed_sign_in_setting_stops_the_app(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        create_app({**SIGN_IN, name: value})
+
+
+def test_the_settings_are_only_read(client: FlaskClient, problem: Problem) -> None:
+    problem(client.post("/config.json"), 405)
 
 
 # Operations

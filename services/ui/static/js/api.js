@@ -8,7 +8,14 @@ const enc = encodeURIComponent;
 export class ApiError extends Error {
   constructor(
     message,
-    { status = 0, title = "", type = "about:blank", errors = [], retryAfter = null } = {},
+    {
+      status = 0,
+      title = "",
+      type = "about:blank",
+      errors = [],
+      retryAfter = null,
+      problem = {},
+    } = {},
   ) {
     super(message);
     this.name = "ApiError";
@@ -17,6 +24,7 @@ export class ApiError extends Error {
     this.type = type;
     this.errors = errors; // [{location: "body.customer.email", message}] on a 422
     this.retryAfter = retryAfter; // seconds, from Retry-After
+    this.problem = problem; // the whole problem document, with its extension members
   }
 
   /** True when the request may or may not have taken effect: no answer, or a server error. */
@@ -71,11 +79,13 @@ async function problemFrom(response) {
     type: typeof problem.type === "string" ? problem.type : "about:blank",
     errors: Array.isArray(problem.errors) ? problem.errors : [],
     retryAfter,
+    problem,
   });
 }
 
-/** One request; resolves to the parsed JSON body (null for 204), rejects with an ApiError. */
-export async function request(method, path, { body, headers = {}, signal } = {}) {
+/** One request; resolves to the parsed JSON body (null for 204), rejects with an ApiError.
+ * `token` is the signed-in shopper's ID token, for the calls that need one. */
+export async function request(method, path, { body, headers = {}, signal, token } = {}) {
   if (signal?.aborted) throw new DOMException("The page was left", "AbortError");
   const controller = new AbortController();
   let timedOut = false;
@@ -91,6 +101,7 @@ export async function request(method, path, { body, headers = {}, signal } = {})
       headers: {
         Accept: "application/json, application/problem+json",
         ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+        ...(token ? { Authorization: `Bearer ${token}` } : {}),
         ...headers,
       },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -155,4 +166,11 @@ export const orders = {
       headers: { "Idempotency-Key": idempotencyKey },
     }),
   get: (orderId, options) => request("GET", `/api/orders/orders/${enc(orderId)}`, options),
+  /** The signed-in shopper's orders, newest first: {items, nextCursor}. */
+  mine({ limit, cursor } = {}, token, options) {
+    const query = new URLSearchParams();
+    if (limit) query.set("limit", String(limit));
+    if (cursor) query.set("cursor", cursor);
+    return request("GET", `/api/orders/orders?${query}`, { ...options, token });
+  },
 };

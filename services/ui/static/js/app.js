@@ -1,9 +1,11 @@
 // The router: #/... addresses -> page modules. Each page's `render(view, params, context)`
 // fills the view and may return a function that stops what it started (timers). Leaving a
-// page aborts its requests through `context.signal`.
+// page aborts its requests through `context.signal`. A page load that is the sign-in's answer
+// (/?code&state) finishes the sign-in before the first page is shown.
 
 import { isAbort } from "./api.js";
 import { itemCount, loadCart, onCartChange } from "./cart-store.js";
+import { loadConfig } from "./config.js";
 import { clearAnnouncement, errorBox, focusElement, h, setTitle } from "./dom.js";
 import * as cartPage from "./pages/cart.js";
 import * as categoryPage from "./pages/category.js";
@@ -11,6 +13,8 @@ import * as checkoutPage from "./pages/checkout.js";
 import * as homePage from "./pages/home.js";
 import * as orderPage from "./pages/order.js";
 import * as productPage from "./pages/product.js";
+import * as yourOrdersPage from "./pages/your-orders.js";
+import { completeSignIn, isSignInAnswer } from "./session.js";
 
 const routes = [
   { path: /^\/$/, page: homePage, nav: "home" },
@@ -18,7 +22,8 @@ const routes = [
   { path: /^\/products\/([^/]+)$/, page: productPage, nav: "home" },
   { path: /^\/cart$/, page: cartPage, nav: "cart" },
   { path: /^\/checkout$/, page: checkoutPage, nav: "cart" },
-  { path: /^\/orders\/([^/]+)$/, page: orderPage, nav: null },
+  { path: /^\/orders$/, page: yourOrdersPage, nav: "orders" },
+  { path: /^\/orders\/([^/]+)$/, page: orderPage, nav: "orders" },
 ];
 
 const notFoundPage = {
@@ -110,7 +115,23 @@ document.querySelector(".skip-link").addEventListener("click", (event) => {
   focusElement(view.querySelector("h1") ?? document.getElementById("main"));
 });
 
+async function finishSignIn() {
+  view.replaceChildren(h("h1", {}, "Signing you in…"));
+  let signIn = null;
+  try {
+    signIn = (await loadConfig()).signIn;
+  } catch {
+    // completeSignIn explains that sign-in is not available
+  }
+  await completeSignIn(signIn); // puts the page's address back to a #/ one
+}
+
+async function start() {
+  if (isSignInAnswer()) await finishSignIn();
+  window.addEventListener("hashchange", show);
+  show();
+}
+
 onCartChange(showCartCount);
-window.addEventListener("hashchange", show);
-show();
+start();
 loadCart().catch(() => {}); // the cart count; a cart service that is down only hides it

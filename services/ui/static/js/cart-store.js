@@ -4,24 +4,17 @@
 
 import { carts } from "./api.js";
 import { MAX_QUANTITY } from "./dom.js";
+import { CART_ID, forget, LOCAL, load, save } from "./storage.js";
 
-const CART_KEY = "emporium.cartId";
 const listeners = new Set();
 
 function storedId() {
-  try {
-    return localStorage.getItem(CART_KEY);
-  } catch {
-    return null; // storage disabled: the cart lasts as long as the page
-  }
+  const id = load(LOCAL, CART_ID);
+  return typeof id === "string" && id ? id : null;
 }
 
 function storeId(id) {
-  try {
-    localStorage.setItem(CART_KEY, id);
-  } catch {
-    // storage disabled
-  }
+  save(LOCAL, CART_ID, id);
 }
 
 /** Call `listener(cart or null)` whenever the cart is read or changed. */
@@ -39,11 +32,7 @@ export function itemCount(cart) {
 }
 
 export function forgetCart() {
-  try {
-    localStorage.removeItem(CART_KEY);
-  } catch {
-    // storage disabled
-  }
+  forget(LOCAL, CART_ID);
   changed(null);
 }
 

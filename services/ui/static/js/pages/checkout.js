@@ -1,9 +1,15 @@
 // #/checkout : the order summary and the form that places the order.
 //
-// One checkout attempt has one Idempotency-Key. It is kept (in sessionStorage, so a reload
+// One checkout attempt has one Idempotency-Key. The key is kept (in sessionStorage, so a reload
 // keeps it too) while the outcome of a submission is unknown (no answer, a server error, or
 // 409: the same key is still being processed), so a resubmission cannot place the order
-// twice; any other answer ends the attempt.
+// twice; any other answer ends the attempt. Only the cart's id and the key are kept: the card
+// number is never stored, on any path. The body first sent with a key stays in this page's
+// memory, to replay it if the shopper edits the form after a failure.
+//
+// The order carries the total the page showed (`expectedTotal`). When the store re-prices the
+// cart to another total it places nothing and says so (409 total-changed): the page shows the
+// new total and asks the shopper to confirm it, which is a new order request with a new key.
 
 import { isAbort, orders } from "../api.js";
 import { forgetCart, loadCart } from "../cart-store.js";
@@ -11,13 +17,18 @@ import {
   announce,
   clearAnnouncement,
   errorBox,
+  focusElement,
   formatMoney,
   h,
   setFieldError,
   setTitle,
 } from "../dom.js";
+import { currentSession } from "../session.js";
+import { CHECKOUT_ATTEMPT, forget, load, save, TAB } from "../storage.js";
 
-const ATTEMPT_KEY = "emporium.checkoutAttempt";
+const TOTAL_CHANGED = /\/total-changed$/;
+const CART_CHECKED_OUT = /\/cart-checked-out$/;
+const KEY_REUSED = /\/idempotency-key-reused$/;
 
 const FIELDS = [
   { id: "email", label: "Email", type: "email", autocomplete: "email", group: "contact" },
@@ -66,47 +77,46 @@ function newKey() {
   return `${part(0, 8)}-${part(8, 12)}-${part(12, 16)}-${part(16, 20)}-${part(20, 32)}`;
 }
 
-let unsavedAttempt = null; // where the attempt lives when sessionStorage is unavailable
+const firstBodies = new Map(); // Idempotency-Key -> the body first sent with it (memory only)
 
-function readAttempt() {
-  try {
-    return JSON.parse(sessionStorage.getItem(ATTEMPT_KEY) ?? "null");
-  } catch {
-    return unsavedAttempt;
+/** The attempt to check out `cartId`: {cartId, key}. A new one gets a new key. */
+function currentAttempt(cartId) {
+  const saved = load(TAB, CHECKOUT_ATTEMPT);
+  if (saved?.cartId === cartId && typeof saved.key === "string") {
+    return { cartId: saved.cartId, key: saved.key };
   }
-}
-
-function saveAttempt(attempt) {
-  unsavedAttempt = attempt;
-  try {
-    if (attempt) sessionStorage.setItem(ATTEMPT_KEY, JSON.stringify(attempt));
-    else sessionStorage.removeItem(ATTEMPT_KEY);
-  } catch {
-    // storage disabled: the attempt lasts as long as the page
-  }
-}
-
-/** The attempt to check out `cartId`: its Idempotency-Key and the body first sent with it. */
-function currentAttempt(cartId, body) {
-  const saved = readAttempt();
-  if (saved?.cartId === cartId && typeof saved.key === "string") return saved;
-  const attempt = { cartId, key: newKey(), body };
-  saveAttempt(attempt);
+  const attempt = { cartId, key: newKey() };
+  save(TAB, CHECKOUT_ATTEMPT, { cartId: attempt.cartId, key: attempt.key });
   return attempt;
 }
 
 function endAttempt() {
-  saveAttempt(null);
+  forget(TAB, CHECKOUT_ATTEMPT);
+}
+
+class OutcomeOnRecord extends Error {
+  constructor() {
+    super(
+      "An order may have been placed already with the details you first entered, which this " +
+        "page no longer has. Check your orders before trying again; submitting again starts " +
+        "a new checkout.",
+    );
+    this.name = "OutcomeOnRecord";
+  }
 }
 
 /** Send the order. If the attempt's key placed an order already, with the details first sent
  * (the shopper edited the form after a network failure), that order is the answer. */
 async function send(attempt, body, signal) {
+  if (!firstBodies.has(attempt.key)) firstBodies.set(attempt.key, body);
   try {
     return await orders.place(attempt.key, body, { signal });
   } catch (error) {
-    if (!error.type?.endsWith("/idempotency-key-reused") || !attempt.body) throw error;
-    return orders.place(attempt.key, attempt.body, { signal });
+    if (!KEY_REUSED.test(error.type ?? "")) throw error;
+    const first = firstBodies.get(attempt.key);
+    // After a reload the first body is gone with the page: it was never stored.
+    if (first === body) throw new OutcomeOnRecord();
+    return orders.place(attempt.key, first, { signal });
   }
 }
 
@@ -125,7 +135,7 @@ function validate(values) {
   return errors;
 }
 
-function summary(cart) {
+function summary(cart, total) {
   return h(
     "section",
     { class: "order-summary", "aria-labelledby": "summary-title" },
@@ -142,13 +152,12 @@ function summary(cart) {
         ),
       ),
     ),
-    h(
-      "p",
-      { class: "subtotal" },
-      "Total ",
-      h("strong", { "data-testid": "checkout-total" }, formatMoney(cart.subtotal)),
-    ),
+    h("p", { class: "subtotal" }, "Total ", total),
   );
+}
+
+function isMoney(value) {
+  return Number.isInteger(value?.amount) && typeof value?.currency === "string";
 }
 
 function field(spec) {
@@ -182,13 +191,14 @@ function fieldset(legend, group) {
   );
 }
 
-/** The order the orders API is sent, from the form's values. */
-function orderRequest(cartId, values) {
+/** The order the orders API is sent, from the form's values and the total the page shows. */
+function orderRequest(cartId, values, shownTotal) {
   const { email, name, line1, city, postalCode, country, card } = values;
   return {
     cartId,
     customer: { email, name, address: { line1, city, postalCode, country } },
     payment: { card },
+    expectedTotal: { amount: shownTotal.amount, currency: shownTotal.currency },
   };
 }
 
@@ -219,7 +229,35 @@ function failureBox(error, others) {
       "Your order was not confirmed. Submitting again is safe: it cannot be placed twice.";
     box.append(h("p", {}, safe));
   }
+  if (error instanceof OutcomeOnRecord) {
+    box.append(h("p", {}, h("a", { href: "#/orders" }, "See your orders")));
+  }
   return box;
+}
+
+function checkedOutPage(view) {
+  view.replaceChildren(
+    h("h1", {}, "Checkout"),
+    h(
+      "div",
+      { class: "error-box", role: "alert", "data-testid": "cart-checked-out" },
+      h(
+        "p",
+        {},
+        "This cart has already been ordered, so it cannot be checked out again. " +
+          "Nothing new was ordered.",
+      ),
+      h(
+        "p",
+        {},
+        h("a", { href: "#/orders" }, "See your orders"),
+        " or ",
+        h("a", { href: "#/" }, "keep shopping"),
+        ".",
+      ),
+    ),
+  );
+  focusElement(view.querySelector("h1"));
 }
 
 function emptyCartPage(view) {
@@ -249,15 +287,25 @@ export async function render(view, _params, { signal, reload }) {
     return;
   }
 
+  let shownTotal = cart.subtotal; // what the order is sent with as its expectedTotal
+  const total = h("strong", { "data-testid": "checkout-total" }, formatMoney(shownTotal));
   const formProblem = h("div", { class: "form-problem", "data-testid": "form-error" });
+  let buttonLabel = "Place order";
   const button = h(
     "button",
     { type: "submit", class: "button primary", "data-testid": "place-order" },
-    "Place order",
+    buttonLabel,
   );
+  // method=post: were the form ever submitted without this script, the card would not land
+  // in an address (and the browser's history).
   const form = h(
     "form",
-    { class: "checkout-form", novalidate: true, "aria-labelledby": "checkout-title" },
+    {
+      class: "checkout-form",
+      method: "post",
+      novalidate: true,
+      "aria-labelledby": "checkout-title",
+    },
     fieldset("Contact", "contact"),
     fieldset("Shipping address", "address"),
     fieldset("Payment", "payment"),
@@ -271,10 +319,12 @@ export async function render(view, _params, { signal, reload }) {
       h("a", { href: "#/cart" }, "Back to cart"),
     ),
     h("h1", { id: "checkout-title" }, "Checkout"),
-    h("div", { class: "checkout" }, summary(cart), form),
+    h("div", { class: "checkout" }, summary(cart, total), form),
   );
 
   const input = (id) => form.querySelector(`#${id}`);
+  const session = currentSession();
+  if (session?.email) input("email").value = session.email; // the orders it lists are by email
   const showErrors = (errors) => {
     for (const { id } of FIELDS) {
       setFieldError(input(id), form.querySelector(`#${id}-error`), errors[id]);
@@ -289,12 +339,33 @@ export async function render(view, _params, { signal, reload }) {
   };
   let submitting = false;
 
+  /** The store re-priced the cart to `newTotal` and placed nothing: ask to confirm it. */
+  function confirmNewTotal(newTotal) {
+    const previous = shownTotal;
+    shownTotal = { amount: newTotal.amount, currency: newTotal.currency };
+    total.textContent = formatMoney(shownTotal);
+    buttonLabel = `Place order for ${formatMoney(shownTotal)}`;
+    const notice = h(
+      "div",
+      { class: "error-box", role: "alert", "data-testid": "total-changed" },
+      h(
+        "p",
+        {},
+        h("strong", {}, "The total changed. "),
+        `Prices changed since this cart was filled: the total is now ${formatMoney(shownTotal)} ` +
+          `instead of ${formatMoney(previous)}. Nothing was ordered.`,
+      ),
+      h("p", {}, `To order at the new total, choose “${buttonLabel}”.`),
+    );
+    formProblem.replaceChildren(notice);
+  }
+
   async function placeOrder(values) {
     submitting = true;
     button.setAttribute("aria-disabled", "true");
     button.textContent = "Placing order…";
-    const body = orderRequest(cart.id, values);
-    const attempt = currentAttempt(cart.id, body);
+    const body = orderRequest(cart.id, values, shownTotal);
+    const attempt = currentAttempt(cart.id);
     try {
       const order = await send(attempt, body, signal);
       endAttempt();
@@ -303,9 +374,23 @@ export async function render(view, _params, { signal, reload }) {
       location.hash = `#/orders/${encodeURIComponent(order.id)}`;
     } catch (error) {
       if (isAbort(error)) return;
-      // The server answered for good: a next try is a new attempt, with a new key.
-      if (!error.outcomeUnknown && error.status !== 409) endAttempt();
-      if (/\/(unknown-cart|empty-cart)$/.test(error.type)) forgetCart(); // nothing left to buy
+      const type = error.type ?? "";
+      // Keep the key while the outcome is unknown: no answer, or this key still in progress.
+      // Any other answer is final, so a next try is a new attempt with a new key (after a
+      // changed total, the body changes too).
+      const inProgress =
+        error.status === 409 && !TOTAL_CHANGED.test(type) && !CART_CHECKED_OUT.test(type);
+      if (!error.outcomeUnknown && !inProgress) endAttempt();
+      if (CART_CHECKED_OUT.test(type)) {
+        forgetCart();
+        checkedOutPage(view);
+        return;
+      }
+      if (TOTAL_CHANGED.test(type) && isMoney(error.problem?.total)) {
+        confirmNewTotal(error.problem.total);
+        return;
+      }
+      if (/\/(unknown-cart|empty-cart)$/.test(type)) forgetCart(); // nothing left to buy
       const { byField, others } = serverFieldErrors(error);
       const flagged = flagFields(byField);
       if (!flagged || others.length) formProblem.replaceChildren(failureBox(error, others));
@@ -313,7 +398,7 @@ export async function render(view, _params, { signal, reload }) {
     } finally {
       submitting = false;
       button.removeAttribute("aria-disabled");
-      button.textContent = "Place order";
+      button.textContent = buttonLabel;
     }
   }
 
