@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from catalog.cache import ReadThroughCache
-from catalog.routes import Catalog, api
+from catalog.routes import Catalog, blueprints
 from catalog.store import CatalogStore
 from emporium import dynamodb
 from emporium.app import create_service_app, health
@@ -69,5 +69,6 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     dynamodb.init_app(app)
     health(app).add_check("dynamodb", store.ping)
     health(app).add_check("redis", redis.ping, critical=False)  # reads fall back to DynamoDB
-    app.register_blueprint(api.blueprint)
+    for blueprint in blueprints():
+        app.register_blueprint(blueprint)
     return app

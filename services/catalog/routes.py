@@ -1,4 +1,9 @@
-"""The catalog's HTTP API, served under /api/catalog."""
+"""The catalog's HTTP API: /api/catalog for everyone, /internal/catalog for the other services.
+
+The public reads go through the cache (`catalog.cache`); the internal read of a product goes
+to DynamoDB with a consistent read, so a service that prices from it (orders' checkout) sees
+the last acknowledged write whatever the cache holds. The edge routes only /api/catalog.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from flask import Response, current_app, request
+from flask import Blueprint, Response, current_app, request
 
 from catalog.cache import ReadThroughCache
 from catalog.models import (
@@ -34,6 +39,16 @@ api = Api(
     title="Emporium catalog",
     version="1.0.0",
     description="Products and categories of the Emporium store. Writes need the admin token.",
+)
+internal = Api(
+    "catalog_internal",
+    prefix="/internal/catalog",
+    title="Emporium catalog (internal)",
+    version="1.0.0",
+    description=(
+        "Consistent product reads for the other services, never from the cache; not routed by"
+        " the edge. No token: the data is public, and only in-cluster callers reach it."
+    ),
 )
 
 _ID = re.compile(PRODUCT_ID)
@@ -105,9 +120,26 @@ def get_product(product_id: str) -> Response:
         "product", lambda: catalog.cache.key("product", product_id), load, catalog.product_ttl
     )
     if entry == _MISSING:
-        raise Problem(404, f"There is no product {product_id}.", type_="not-found")
+        raise _no_such_product(product_id)
     version, _, body = entry.partition(b"\n")
     return _json(body, etag=int(version))
+
+
+@internal.get(
+    "/products/<product_id>",
+    summary="Get one product as DynamoDB holds it now (a consistent read, never the cache)",
+    response=Product,
+    path={"product_id": PRODUCT_ID},
+)
+def get_current_product(product_id: str) -> Response:
+    product = _catalog().store.get_product(product_id)
+    if product is None:
+        raise _no_such_product(product_id)
+    return _json(product.model_dump_json(), etag=product.version)
+
+
+def _no_such_product(product_id: str) -> Problem:
+    return Problem(404, f"There is no product {product_id}.", type_="not-found")
 
 
 @api.get(
@@ -149,7 +181,7 @@ def _expected_version() -> int | None:
 
 def _write_problem(error: Exception, product_id: str, category: str | None = None) -> Problem:
     if isinstance(error, NotFoundError):
-        return Problem(404, f"There is no product {product_id}.", type_="not-found")
+        return _no_such_product(product_id)
     if isinstance(error, StaleVersionError):
         detail = "The product changed since it was read; read it again and retry."
         return Problem(412, detail, type_="stale-version", currentVersion=error.current)
@@ -225,3 +257,7 @@ def delete_product(product_id: str) -> Response:
         raise _write_problem(error, product_id) from None
     catalog.cache.invalidate([catalog.cache.key("product", product_id)])
     return Response(status=204)
+
+
+def blueprints() -> list[Blueprint]:
+    return [api.blueprint, internal.blueprint]

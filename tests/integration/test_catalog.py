@@ -213,3 +213,34 @@ def wait_for(condition: object, timeout: float = 20.0) -> None:
             return
         time.sleep(0.1)
     pytest.fail(f"condition not met within {timeout} s")
+
+
+def test_the_internal_read_is_current_while_the_cache_still_holds_the_old_product(
+    catalog: CatalogStack,
+) -> None:
+    created = catalog.admin("POST", "/api/catalog/products", json=NEW_PRODUCT)
+    assert created.status_code == 201, created.text
+    public, internal = (
+        created.headers["Location"],
+        f"/internal/catalog/products/{created.json()['id']}",
+    )
+    cached = catalog.get(public)
+    assert catalog.get(internal).content == cached.content
+    updated = catalog.admin(
+        "PUT", public, json={**NEW_PRODUCT, "name": "Current"}, headers={"If-Match": '"1"'}
+    )
+    assert updated.status_code == 200
+    # An invalidation that never arrived: the cache holds version 1 again.
+    with redis.Redis(port=catalog.redis_port) as cache:
+        cache.set("{catalog:product:" + created.json()["id"] + "}", b"1\n" + cached.content.strip())
+    assert catalog.get(public).json()["name"] == NEW_PRODUCT["name"]
+
+    current = catalog.get(internal)
+    assert current.status_code == 200
+    assert current.headers["ETag"] == '"2"'
+    assert current.json()["name"] == "Current"
+    missing = catalog.get("/internal/catalog/products/no-such-product")
+    assert missing.status_code == 404
+    assert missing.headers["Content-Type"] == "application/problem+json"
+    document = catalog.get("/internal/catalog/openapi.json").json()
+    assert list(document["paths"]) == ["/internal/catalog/products/{product_id}"]
