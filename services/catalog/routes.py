@@ -3,17 +3,20 @@
 The public reads go through the cache (`catalog.cache`); the internal read of a product goes
 to DynamoDB with a consistent read, so a service that prices from it (orders' checkout) sees
 the last acknowledged write whatever the cache holds. The edge routes only /api/catalog.
+Every admin write runs inside `cache.writing`: when Redis cannot mark the product's entry
+dirty first, the write is not made and the answer is 503.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, request
 
-from catalog.cache import ReadThroughCache
+from catalog.cache import CacheUnavailableError, ReadThroughCache
 from catalog.models import (
     PRODUCT_ID,
     CategoryList,
@@ -31,7 +34,7 @@ from catalog.store import (
 )
 from emporium.api import Api, json_response
 from emporium.pagination import decode_cursor, encode_cursor
-from emporium.problems import Problem
+from emporium.problems import Problem, problem_response
 
 api = Api(
     "catalog",
@@ -179,6 +182,23 @@ def _expected_version() -> int | None:
     return int(match.group(1))
 
 
+def _writing(product_id: str) -> AbstractContextManager[None]:
+    """Marks the product's cache entry dirty around the write (see `catalog.cache`)."""
+    cache = _catalog().cache
+    return cache.writing([cache.key("product", product_id)])
+
+
+@api.blueprint.errorhandler(CacheUnavailableError)
+def _cache_unavailable(error: CacheUnavailableError) -> Response:
+    # Written without its mark, the product could stay stale in other pods' reads.
+    return problem_response(
+        503,
+        "The cache cannot be updated, so nothing was written; try again shortly.",
+        type_="dependency-unavailable",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _write_problem(error: Exception, product_id: str, category: str | None = None) -> Problem:
     if isinstance(error, NotFoundError):
         return _no_such_product(product_id)
@@ -206,15 +226,16 @@ def _product_response(product: Product, status: int = 200) -> Response:
     response=Product,
     status=201,
     secured=True,
+    errors=(503,),
 )
 def create_product(body: ProductWrite) -> Response:
     catalog = _catalog()
     product_id = "prd-" + secrets.token_hex(8)
     try:
-        product = catalog.store.create_product(product_id, body)
+        with _writing(product_id):
+            product = catalog.store.create_product(product_id, body)
     except (UnknownCategoryError, AlreadyExistsError) as error:
         raise _write_problem(error, product_id, body.category) from None
-    catalog.cache.invalidate([catalog.cache.key("product", product_id)])
     return _product_response(product, 201)
 
 
@@ -225,17 +246,17 @@ def create_product(body: ProductWrite) -> Response:
     response=Product,
     secured=True,
     path={"product_id": PRODUCT_ID},
-    errors=(412, 428),
+    errors=(412, 428, 503),
     headers=_IF_MATCH,
 )
 def replace_product(product_id: str, body: ProductWrite) -> Response:
     catalog = _catalog()
     expected = _expected_version()
     try:
-        product = catalog.store.replace_product(product_id, body, expected)
+        with _writing(product_id):
+            product = catalog.store.replace_product(product_id, body, expected)
     except (NotFoundError, StaleVersionError, UnknownCategoryError) as error:
         raise _write_problem(error, product_id, body.category) from None
-    catalog.cache.invalidate([catalog.cache.key("product", product_id)])
     return _product_response(product)
 
 
@@ -245,17 +266,17 @@ def replace_product(product_id: str, body: ProductWrite) -> Response:
     status=204,
     secured=True,
     path={"product_id": PRODUCT_ID},
-    errors=(412, 428),
+    errors=(412, 428, 503),
     headers=_IF_MATCH,
 )
 def delete_product(product_id: str) -> Response:
     catalog = _catalog()
     expected = _expected_version()
     try:
-        catalog.store.delete_product(product_id, expected)
+        with _writing(product_id):
+            catalog.store.delete_product(product_id, expected)
     except (NotFoundError, StaleVersionError) as error:
         raise _write_problem(error, product_id) from None
-    catalog.cache.invalidate([catalog.cache.key("product", product_id)])
     return Response(status=204)
 
 

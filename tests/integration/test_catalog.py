@@ -199,6 +199,28 @@ def test_reads_survive_a_redis_outage_and_the_cache_heals(private_catalog: Catal
     assert catalog.get("/readyz").status_code == 200
 
 
+def test_a_write_while_redis_is_down_is_a_503_and_writes_nothing(
+    private_catalog: CatalogStack,
+) -> None:
+    catalog = private_catalog
+    path = "/api/catalog/products/cast-iron-skillet"
+    before = catalog.get(path)
+    catalog.redis.stop()
+    renamed = {**NEW_PRODUCT, "name": "Renamed while Redis is down"}
+    refused = catalog.admin("PUT", path, json=renamed, headers={"If-Match": '"1"'})
+    assert refused.status_code == 503
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert int(refused.headers["Retry-After"]) >= 1
+    current = catalog.get("/internal/catalog/products/cast-iron-skillet")
+    assert (current.content, current.headers["ETag"]) == (before.content, '"1"')
+    assert catalog.get(path).content == before.content  # reads go on, from DynamoDB
+
+    catalog.restart_redis()
+    accepted = catalog.admin("PUT", path, json=renamed, headers={"If-Match": '"1"'})
+    assert accepted.status_code == 200, accepted.text
+    assert catalog.get(path).json()["name"] == renamed["name"]
+
+
 def test_readiness_reports_redis_as_degraded_not_down(private_catalog: CatalogStack) -> None:
     private_catalog.redis.stop()
     response = private_catalog.get("/readyz")

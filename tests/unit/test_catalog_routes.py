@@ -692,3 +692,75 @@ def test_the_internal_read_answers_while_redis_is_down(
     response = client.get(f"{INTERNAL_PRODUCTS}/linen-tea-towels")
     assert response.status_code == 200
     assert response.get_json()["id"] == "linen-tea-towels"
+
+
+# Writes and the cache: a write Redis cannot mark is not made; a racing fill caches nothing old
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_a_write_while_redis_is_down_is_a_503_and_writes_nothing(
+    seeded: Flask, admin: dict[str, str], problem: Problem, redis_server: Any, method: str
+) -> None:
+    client = seeded.test_client()
+    store: CatalogStore = seeded.extensions["catalog"].store
+    before, counts = store.get_product("cast-iron-skillet"), product_counts(client)
+    redis_server.connected = False
+    if method == "post":
+        response = client.post(PRODUCTS, json=new_product(), headers=admin)
+    else:
+        send = getattr(client, method)
+        url = product_url("cast-iron-skillet")
+        response = send(url, json=new_product(name="Renamed"), headers=with_version(admin, 1))
+    document = problem(response, 503)
+    assert document["type"].endswith("/dependency-unavailable")
+    assert int(response.headers["Retry-After"]) >= 1
+
+    assert store.get_product("cast-iron-skillet") == before  # in DynamoDB, unchanged
+    assert len(store.list_products(None, 100, None)[0]) == 48
+    redis_server.connected = True
+    assert product_counts(client) == counts
+    assert read(client, "cast-iron-skillet")["version"] == 1
+    assert replace(client, admin, "cast-iron-skillet", 1, name="Later").status_code == 200
+
+
+def test_reads_while_redis_is_down_come_from_dynamodb(
+    client: FlaskClient, redis_server: Any, cache_lookups: Callable[[str], Any]
+) -> None:
+    lookups = cache_lookups("product")
+    redis_server.connected = False
+    assert read(client, "linen-tea-towels")["id"] == "linen-tea-towels"
+    assert len(listing(client, limit=100)["items"]) == 48
+    assert lookups.since() == {"hit": 0, "miss": 0, "error": 1}
+
+
+def test_a_write_landing_during_a_readers_fill_leaves_the_new_product_cached(
+    client: FlaskClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_from_dynamodb = CatalogStore.get_product
+    raced: list[int] = []
+    writing = False
+
+    def read_then_a_write_lands(store: CatalogStore, product_id: str) -> Any:
+        nonlocal writing
+        product = read_from_dynamodb(store, product_id)
+        if not writing:  # the reader's fill: it has read version 1, then the PUT is made
+            writing = True
+            raced.append(replace(client, admin, product_id, 1, name="Renamed").status_code)
+        return product
+
+    monkeypatch.setattr(CatalogStore, "get_product", read_then_a_write_lands)
+    assert read(client, "linen-tea-towels")["version"] == 1  # the read began before the write
+    assert raced == [200]
+    monkeypatch.undo()
+    for _ in range(2):  # loaded, then from the cache: the new version both times
+        assert read(client, "linen-tea-towels")["name"] == "Renamed"
+
+
+def test_write_marks_outlast_the_longest_write_the_dynamodb_settings_allow(
+    make_app: Callable[..., Flask],
+) -> None:
+    # 2 calls x (3 attempts x (1 s + 2 s) + backoffs (1 + 5) + (2 + 5)) = 44 s, plus 1 s.
+    assert make_app().extensions["catalog"].cache.marker_ms == 45_000
+    slower = make_app(DYNAMODB_READ_TIMEOUT="10", DYNAMODB_MAX_ATTEMPTS="5")
+    # 2 x (5 x 11 s + (1 + 5) + (2 + 5) + (4 + 5) + (8 + 5)) = 180 s, plus 1 s.
+    assert slower.extensions["catalog"].cache.marker_ms == 181_000
