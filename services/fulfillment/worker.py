@@ -13,13 +13,14 @@ How a message moves:
   last allowed delivery, goes to the dead-letter stream `<stream>:dead`: its fields plus
   `error`, `originalId` and `deliveries`, added and acknowledged in one MULTI. A malformed
   message (see `fulfillment.events`) goes there at once.
-- Orders unavailable (a 5xx, unreachable, circuit open) or refusing the token is most likely
-  not the message's fault: the consumer keeps the message in hand and retries it with a
-  growing pause, reading nothing new meanwhile, rather than spending its deliveries, so an
-  outage of orders pauses fulfillment instead of dead-lettering every order. While it waits
-  it re-claims the message with `XCLAIM ... JUSTID` (no delivery counted) so no other consumer
-  takes it over. After `hold_seconds` (5 minutes) it lets go, as after a failure: an order
-  that orders keeps answering with a 5xx must not stall fulfillment for ever.
+- Orders unavailable (a 5xx, unreachable, circuit open) or refusing the token, or the
+  DynamoDB table of fulfillment's records failing, is most likely not the message's fault:
+  the consumer keeps the message in hand and retries it with a growing pause, reading nothing
+  new meanwhile, rather than spending its deliveries, so an outage of orders or DynamoDB
+  pauses fulfillment instead of dead-lettering every order. While it waits it re-claims the
+  message with `XCLAIM ... JUSTID` (no delivery counted) so no other consumer takes it over.
+  After `hold_seconds` (5 minutes) it lets go, as after a failure: an order that orders keeps
+  answering with a 5xx must not stall fulfillment for ever.
 - Redis failing: the loop pauses and tries again; what it held stays pending, to be claimed.
 - Stopping (SIGTERM sets emporium.health.DRAINING, or the main thread ends): nothing new is
   read; the messages already read (one batch at most) are finished, then `run` returns. A
