@@ -44,6 +44,7 @@ class FulfillmentSettings:
     claim_idle_ms: int
     max_deliveries: int
     concurrency: int
+    dead_letter_max_length: int
     service: ServiceSettings
     dynamodb: DynamoDBSettings
     redis: RedisSettings
@@ -64,6 +65,7 @@ class FulfillmentSettings:
             claim_idle_ms=own.integer("CLAIM_IDLE_MS", 30_000, min=100),
             max_deliveries=own.integer("MAX_DELIVERIES", 5, min=1, max=1000),
             concurrency=own.integer("CONCURRENCY", 8, min=1, max=64),
+            dead_letter_max_length=own.integer("DEAD_LETTER_MAX_LENGTH", 100_000, min=1),
             service=ServiceSettings.from_env(shared),
             dynamodb=DynamoDBSettings.from_env(shared),
             redis=RedisSettings.from_env(shared),
@@ -107,6 +109,7 @@ def create_worker(
         stop=stop,
         block_ms=BLOCK_MS,
         concurrency=settings.concurrency,
+        dead_letter_max_length=settings.dead_letter_max_length,
     )
 
 

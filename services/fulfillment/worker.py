@@ -12,7 +12,9 @@ How a message moves:
   FULFILLMENT_MAX_DELIVERIES times (one that keeps killing its consumer), or failing on its
   last allowed delivery, goes to the dead-letter stream `<stream>:dead`: its fields plus
   `error`, `originalId` and `deliveries`, added and acknowledged in one MULTI. A malformed
-  message (see `fulfillment.events`) goes there at once.
+  message (see `fulfillment.events`) goes there at once. The dead-letter stream is capped
+  like the orders stream, `XADD MAXLEN ~` FULFILLMENT_DEAD_LETTER_MAX_LENGTH: a flood of bad
+  messages cannot fill Redis; the oldest letters go first.
 - Orders unavailable (a 5xx, unreachable, circuit open) or refusing the token, or the
   DynamoDB table of fulfillment's records failing, is most likely not the message's fault:
   the consumer keeps the message in hand and retries it with a growing pause, reading nothing
@@ -97,11 +99,13 @@ class Worker:
         backoff: tuple[float, float] = (0.2, 10.0),
         hold_seconds: float = 300.0,
         concurrency: int = 1,
+        dead_letter_max_length: int = 100_000,
     ) -> None:
         self.redis = client
         self.process = process
         self.stream = stream
         self.dead_letter_stream = f"{stream}:dead"
+        self.dead_letter_max_length = dead_letter_max_length
         self.group = group
         self.consumer = consumer
         self.claim_idle_ms = claim_idle_ms
@@ -300,7 +304,13 @@ class Worker:
         )
         # One transaction: a crash cannot leave the message both dead-lettered and pending.
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.dead_letter_stream, fields)
+            # `~` trims whole nodes only: cheap, and the stream never goes below the cap.
+            pipe.xadd(
+                self.dead_letter_stream,
+                fields,
+                maxlen=self.dead_letter_max_length,
+                approximate=True,
+            )
             pipe.xack(self.stream, self.group, message.id)
             pipe.execute()
         DEAD_LETTERS.labels(self.stream).inc()

@@ -414,3 +414,17 @@ def test_python_m_fulfillment_consumes_in_the_foreground_until_sigterm(stack: St
     child.popen.send_signal(signal.SIGTERM)
     assert child.popen.wait(timeout=10) == 0
     assert '"consumer stopped"' in child.output()
+
+
+def test_the_dead_letter_stream_stays_about_its_cap(stack: Stack) -> None:
+    stack.redis.config_set("stream-node-max-entries", 5)  # `~` trims whole nodes: small ones
+    _, url = stack.start_worker(FULFILLMENT_DEAD_LETTER_MAX_LENGTH="10")
+    with stack.redis.pipeline(transaction=False) as pipe:
+        for _ in range(40):
+            pipe.xadd(STREAM, {"event": "{not json"})
+        published = pipe.execute()
+
+    eventually(lambda: metric(url, "dead_letters_total", stream=STREAM) == 40, "dead-lettered")
+    letters: Any = stack.redis.xrange(f"{STREAM}:dead")
+    assert 10 <= len(letters) < 15
+    assert [fields[b"originalId"] for _, fields in letters] == published[-len(letters) :]

@@ -40,6 +40,7 @@ def test_settings_have_defaults_for_all_but_the_orders_url_and_token() -> None:
     assert settings.stream == "emporium:orders:events"
     assert settings.group == "fulfillment"
     assert (settings.claim_idle_ms, settings.max_deliveries) == (30_000, 5)
+    assert settings.dead_letter_max_length == 100_000
     assert settings.redis.url == "redis://localhost:6379/0"
 
 
@@ -51,6 +52,7 @@ def test_settings_are_read_from_their_variables() -> None:
             FULFILLMENT_GROUP="fulfil-2",
             FULFILLMENT_CLAIM_IDLE_MS="1000",
             FULFILLMENT_MAX_DELIVERIES="9",
+            FULFILLMENT_DEAD_LETTER_MAX_LENGTH="5000",
             REDIS_URL="rediss://cache:6380/1",
             OUTBOUND_RETRIES="1",
         )
@@ -58,6 +60,7 @@ def test_settings_are_read_from_their_variables() -> None:
     assert (settings.stream, settings.group) == ("{shop}:orders", "fulfil-2")
     assert settings.table == "shop-fulfillment"
     assert (settings.claim_idle_ms, settings.max_deliveries) == (1000, 9)
+    assert settings.dead_letter_max_length == 5000
     assert settings.redis.url == "rediss://cache:6380/1"
     assert settings.outbound.retries == 1
 
@@ -75,6 +78,14 @@ def test_settings_are_read_from_their_variables() -> None:
         ({"FULFILLMENT_CLAIM_IDLE_MS": "soon"}, "FULFILLMENT_CLAIM_IDLE_MS='soon' is malformed"),
         ({"FULFILLMENT_CLAIM_IDLE_MS": "10"}, "FULFILLMENT_CLAIM_IDLE_MS=10 is out of range"),
         ({"FULFILLMENT_MAX_DELIVERIES": "0"}, "FULFILLMENT_MAX_DELIVERIES=0 is out of range"),
+        (
+            {"FULFILLMENT_DEAD_LETTER_MAX_LENGTH": "0"},
+            "FULFILLMENT_DEAD_LETTER_MAX_LENGTH=0 is out of range",
+        ),
+        (
+            {"FULFILLMENT_DEAD_LETTER_MAX_LENGTH": "many"},
+            "FULFILLMENT_DEAD_LETTER_MAX_LENGTH='many' is malformed",
+        ),
         ({"ORDERS_EVENTS_STREAM": "a stream"}, "ORDERS_EVENTS_STREAM='a stream' is malformed"),
         ({"REDIS_URL": "http://redis"}, "REDIS_URL='http://redis' is malformed"),
     ],

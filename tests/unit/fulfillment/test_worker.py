@@ -267,6 +267,20 @@ def test_a_malformed_message_goes_straight_to_the_dead_letter_stream(
     assert (moved.delta, malformed.delta) == (1, 1)
 
 
+def test_the_dead_letter_stream_is_capped_keeping_the_newest_letters(rig: Rig) -> None:
+    # Redis trims `MAXLEN ~` by whole nodes of the stream: small nodes make a small cap visible.
+    rig.client.config_set("stream-node-max-entries", 5)
+    worker = rig.worker(dead_letter_max_length=10)
+    published = [rig.publish(f"bad-{n}", event="{not json") for n in range(40)]
+    for _ in range(4):
+        worker.poll()  # 10 messages a turn, each dead-lettered at once
+
+    assert rig.pending() == []
+    letters = rig.dead_letters()
+    assert 10 <= len(letters) < 15  # about the cap, never below it
+    assert [letter[b"originalId"] for letter in letters] == published[-len(letters) :]
+
+
 def test_a_message_delivered_too_often_is_dead_lettered_unprocessed(
     rig: Rig, counter: Callable[..., Counter]
 ) -> None:
