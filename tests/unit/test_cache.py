@@ -339,18 +339,16 @@ def test_readers_racing_writers_never_read_older_than_the_last_acknowledged_writ
     assert cached in (None, b"150")
 
 
-def wait_until_expired(redis: fakeredis.FakeRedis, key: str) -> None:
-    """Marks expire on Redis's clock, not the cache's: wait for it, briefly."""
-    deadline = time.monotonic() + 5
-    while redis.exists(key):
-        assert time.monotonic() < deadline, f"{key} did not expire"
-        time.sleep(0.01)
+def expire(redis: fakeredis.FakeRedis, marker: str) -> None:
+    """The marker's time is up: it has one (at most MARKER_MS), and Redis drops it, as here."""
+    assert 0 < redis.pttl(marker) <= MARKER_MS
+    redis.delete(marker)
 
 
 def test_a_reader_during_the_write_of_a_writer_that_dies_caches_nothing(
     server: fakeredis.FakeServer, redis: fakeredis.FakeRedis
 ) -> None:
-    cache = new_cache(server, marker_ms=50)
+    cache = new_cache(server)
     store = Store(b"old")
     died = ExitStack()
     died.enter_context(cache.writing([cache.key("product:1")]))  # never ended
@@ -358,7 +356,7 @@ def test_a_reader_during_the_write_of_a_writer_that_dies_caches_nothing(
     def load_commit_and_outlive_the_mark() -> bytes:
         value = store.load()  # before the dead writer's commit landed
         store.value = b"new"
-        wait_until_expired(redis, cache.key("product:1") + ":writing")
+        expire(redis, cache.key("product:1") + ":writing")
         return value
 
     key = cache.key("product:1")
@@ -371,10 +369,10 @@ def test_a_reader_during_the_write_of_a_writer_that_dies_caches_nothing(
 def test_a_value_filled_after_a_mark_expired_mid_write_is_removed_when_the_write_ends(
     server: fakeredis.FakeServer, redis: fakeredis.FakeRedis
 ) -> None:
-    cache = new_cache(server, marker_ms=50)  # shorter than this write: a misconfiguration
+    cache = new_cache(server)
     store = Store(b"old")
     with cache.writing([cache.key("product:1")]):
-        wait_until_expired(redis, cache.key("product:1") + ":writing")
+        expire(redis, cache.key("product:1") + ":writing")  # a write that outlived its mark
         assert read_from(cache, store) == b"old"  # filled: the mark is gone, nothing committed
         store.value = b"new"
     assert redis.get(cache.key("product:1")) is None
@@ -407,7 +405,7 @@ def test_redis_answering_with_an_error_refuses_the_write(
 def test_a_mark_redis_could_not_clear_bypasses_the_cache_until_it_expires(
     server: fakeredis.FakeServer, redis: fakeredis.FakeRedis, clock: Clock, lookups: Any
 ) -> None:
-    cache = new_cache(server, marker_ms=100)
+    cache = new_cache(server)
     store = Store(b"v1")
     read_from(cache, store)
     with cache.writing([cache.key("product:1")]):
@@ -420,9 +418,8 @@ def test_a_mark_redis_could_not_clear_bypasses_the_cache_until_it_expires(
     assert read_from(cache, store) == b"v2"  # from the store, never the old value
     assert read_from(cache, store) == b"v2"
     assert lookups.since() == {**NOTHING, "miss": 2}
-    assert 0 < redis.pttl(cache.key("product:1") + ":writing") <= 100
 
-    wait_until_expired(redis, cache.key("product:1") + ":writing")
+    expire(redis, cache.key("product:1") + ":writing")
     read_from(cache, store)
     assert read_from(cache, store) == b"v2"
     assert lookups.since()["hit"] == 1  # the cache is used again
@@ -431,14 +428,14 @@ def test_a_mark_redis_could_not_clear_bypasses_the_cache_until_it_expires(
 def test_a_writer_that_died_mid_write_leaves_a_mark_that_expires(
     server: fakeredis.FakeServer, redis: fakeredis.FakeRedis
 ) -> None:
-    cache = new_cache(server, marker_ms=100)
+    cache = new_cache(server)
     store = Store(b"v1")
     dead = ExitStack()
     dead.enter_context(cache.writing([cache.key("product:1")]))
     store.value = b"v2"  # committed; the process dies before clearing its marks
     assert read_from(cache, store) == b"v2"
     assert redis.get(cache.key("product:1")) is None
-    assert 0 < redis.pttl(cache.key("product:1") + ":writing") <= 100
+    assert 0 < redis.pttl(cache.key("product:1") + ":writing") <= MARKER_MS
     dead.pop_all()
 
 
