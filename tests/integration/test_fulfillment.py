@@ -427,4 +427,7 @@ def test_the_dead_letter_stream_stays_about_its_cap(stack: Stack) -> None:
     eventually(lambda: metric(url, "dead_letters_total", stream=STREAM) == 40, "dead-lettered")
     letters: Any = stack.redis.xrange(f"{STREAM}:dead")
     assert 10 <= len(letters) < 15
-    assert [fields[b"originalId"] for _, fields in letters] == published[-len(letters) :]
+    kept = [fields[b"originalId"] for _, fields in letters]
+    # The oldest went first (a batch's messages are handled side by side, in any order).
+    assert len(set(kept)) == len(kept)
+    assert set(kept) <= set(published[20:])
