@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flask import Flask
+from redis import Redis
 
 from catalog.cache import ReadThroughCache
-from catalog.routes import Catalog, api
-from catalog.store import CatalogStore
+from catalog.routes import Catalog, blueprints
+from catalog.store import CatalogStore, longest_write_seconds
 from emporium import dynamodb
 from emporium.app import create_service_app, health
 from emporium.background import PerProcess
@@ -49,6 +50,12 @@ def create_store(table: str, settings: DynamoDBSettings) -> CatalogStore:
     return CatalogStore(PerProcess(lambda: dynamodb_client(settings)).get, table)
 
 
+def create_cache(redis: Redis, settings: DynamoDBSettings) -> ReadThroughCache:
+    # A write's marks must outlast the write, whatever the SDK's retries make of it.
+    marker_ms = int((longest_write_seconds(settings) + 1.0) * 1000)
+    return ReadThroughCache(redis, namespace="catalog", marker_ms=marker_ms)
+
+
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     """Build the catalog app from `environ` (the process environment by default)."""
     settings = CatalogSettings.from_env(environ)
@@ -61,7 +68,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     redis = redis_client(settings.redis, client_name="catalog")
     app.extensions["catalog"] = Catalog(
         store=store,
-        cache=ReadThroughCache(redis, namespace="catalog"),
+        cache=create_cache(redis, settings.dynamodb),
         product_ttl=settings.product_ttl,
         list_ttl=settings.list_ttl,
     )
@@ -69,5 +76,6 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     dynamodb.init_app(app)
     health(app).add_check("dynamodb", store.ping)
     health(app).add_check("redis", redis.ping, critical=False)  # reads fall back to DynamoDB
-    app.register_blueprint(api.blueprint)
+    for blueprint in blueprints():
+        app.register_blueprint(blueprint)
     return app

@@ -1,26 +1,46 @@
-"""A read-through cache in Redis for the catalog's reads.
+"""A read-through cache in Redis for the catalog's reads, and the write path that keeps it true.
 
-- `get_or_load` returns the cached bytes, or loads them, stores them with a TTL (jittered, so
-  keys filled together do not expire together) and returns them.
+Reads (`get_or_load`):
+- A hit returns the cached bytes (one GET). A miss loads the value, stores it with a TTL
+  (jittered, so keys filled together do not expire together) and returns it.
 - Stampede: on a miss one caller takes a short fill lock and loads; the others wait briefly
   for its value instead of all hitting DynamoDB, and load themselves only if it is slow.
-- Invalidation: a write deletes the key *and* its fill lock; a fill stores its value only while
-  it still holds the lock (one Lua script), so a read that began before the write cannot put
-  the old value back afterwards. List keys carry a generation number that every write bumps.
 - Redis failing never fails a read: the value is loaded from the store, the error is counted,
-  and Redis is left alone for `retry_after` seconds. Invalidations that could not be sent are
-  kept and sent first when Redis answers again.
+  and Redis is left alone for `retry_after` seconds.
+
+Writes (`writing`), around every write to the store:
+- Before: each entry the write changes is marked dirty, atomically (one Lua script): its value
+  and fill lock are deleted and a "being written" marker is set, which expires by itself after
+  `marker_ms`; the list generation is bumped. If Redis cannot take that (down or erroring),
+  `CacheUnavailableError` is raised and the write must not be made (the catalog answers 503).
+- While a marker stands, a reader that misses loads from the store and fills nothing: taking
+  the fill lock (one script) answers "being written", and a fill stores its value only while
+  its lock is still its own and no marker stands (one script).
+- After: the marker is cleared, the value and fill lock are deleted again and the generation
+  is bumped again. Best effort: if Redis fails there, the marker's expiry ends the bypass, and
+  until then readers read the store, which is never stale.
+
+Why no interleaving leaves an old value cached: a value loaded before a write committed was
+loaded under a fill lock taken either before the write began (the mark deletes the lock) or
+while its marker stood (the lock is refused); so its fill is refused. `marker_ms` outlasts the
+longest a write can take (see `catalog.store.longest_write_seconds`), so a marker does not
+expire while its write is still in flight. A writer that dies mid-write leaves its marker to
+expire: readers bypass the entry until then, reading the store.
+
+Staleness: a product read is never older than the last acknowledged write (the loader reads
+DynamoDB consistently). List pages and the category list come from global secondary indexes,
+which are eventually consistent: they may be up to the list TTL old.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import secrets
-import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import cast
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, cast
 
 import redis
 
@@ -28,9 +48,20 @@ from emporium.metrics import cache_lookup
 
 log = logging.getLogger(__name__)
 
-# Store the value only if the fill lock is still ours, then release it.
+# Take the fill lock unless the entry is being written: 1 = ours, 0 = being written, 2 = taken.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return 0
+end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return 1
+end
+return 2
+"""
+
+# Store the value only if the fill lock is still ours and no write is under way; release it.
 _FILL = """
-if redis.call('GET', KEYS[2]) == ARGV[1] then
+if redis.call('GET', KEYS[2]) == ARGV[1] and redis.call('EXISTS', KEYS[3]) == 0 then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   redis.call('DEL', KEYS[2])
   return 1
@@ -38,7 +69,29 @@ end
 return 0
 """
 
+# Before a write: this writer's mark (one field per writer, so writers of one entry overlap
+# safely and a retried call does not count twice), the value and any fill lock gone.
+_BEGIN = """
+redis.call('HSET', KEYS[3], ARGV[1], 1)
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+"""
+
+# After a write: this writer's mark gone; the value and any fill lock taken meanwhile too.
+_END = """
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+"""
+
+_OURS, _BEING_WRITTEN = 1, 0
+
 Loader = Callable[[], bytes]
+
+
+class CacheUnavailableError(Exception):
+    """Redis could not mark the entries of a write dirty: the write must not be made."""
 
 
 class ReadThroughCache:
@@ -47,24 +100,32 @@ class ReadThroughCache:
         client: redis.Redis,
         *,
         namespace: str,
+        marker_ms: int,
         retry_after: float = 2.0,
         lock_ms: int = 2000,
         wait_ms: int = 200,
     ) -> None:
         self.client = client
         self.namespace = namespace
+        self.marker_ms = marker_ms
         self.retry_after = retry_after
         self.lock_ms = lock_ms
         self.wait_ms = wait_ms
+        self._claim = client.register_script(_CLAIM)
         self._fill = client.register_script(_FILL)
+        self._begin = client.register_script(_BEGIN)
+        self._end = client.register_script(_END)
         self._down_until = 0.0
-        self._pending: set[str] = set()  # keys whose invalidation Redis did not receive
-        self._pending_bump = False
-        self._lock = threading.Lock()
 
     def key(self, *parts: str) -> str:
-        # The braces make a key and its lock one hash slot, for the Lua script on a cluster.
+        # The braces put a key, its lock and its marker in one hash slot, for the Lua scripts
+        # on a cluster.
         return "{" + ":".join((self.namespace, *parts)) + "}"
+
+    @staticmethod
+    def _companions(key: str) -> list[str]:
+        """The value's key, its fill lock and its "being written" marker: the scripts' KEYS."""
+        return [key, key + ":fill", key + ":writing"]
 
     def generation(self) -> str:
         """The current list generation: part of every list key, bumped by every write."""
@@ -74,9 +135,11 @@ class ReadThroughCache:
     def _get(self, key: str) -> bytes | None:
         return cast("bytes | None", self.client.get(key))  # the client has no decode_responses
 
+    # Reads
+
     def get_or_load(self, kind: str, key: Callable[[], str], load: Loader, ttl: float) -> bytes:
         """`key` is called only when Redis is usable (it may read the generation)."""
-        if not self._usable():
+        if time.monotonic() < self._down_until:
             cache_lookup(kind, "error")
             return load()
         try:
@@ -93,12 +156,15 @@ class ReadThroughCache:
             return load()
 
     def _fill_or_wait(self, key: str, load: Loader, ttl: float) -> bytes:
-        lock_key, token = key + ":fill", secrets.token_hex(8)
-        if self.client.set(lock_key, token, nx=True, px=self.lock_ms):
+        keys, token = self._companions(key), secrets.token_hex(8)
+        claimed = self._claim(keys=keys, args=[token, self.lock_ms])
+        if claimed == _BEING_WRITTEN:
+            return load()  # the store, consistently; the writer's end lets the cache fill again
+        if claimed == _OURS:
             value = load()
             ttl_ms = int(ttl * 1000 * random.uniform(0.9, 1.1))  # noqa: S311 - jitter, not crypto
             try:
-                self._fill(keys=[key, lock_key], args=[token, value, ttl_ms])
+                self._fill(keys=keys, args=[token, value, ttl_ms])
             except redis.RedisError as error:
                 self._mark_down(error)  # the value is loaded: serve it, uncached
             return value
@@ -110,50 +176,44 @@ class ReadThroughCache:
                 return cached
         return load()
 
-    def invalidate(self, keys: Iterable[str], *, lists: bool = True) -> None:
-        """Forget `keys` and, with `lists`, every list page (by bumping the generation)."""
-        keys = set(keys)
-        if self._usable():  # sends older, undelivered invalidations first
+    # Writes
+
+    @contextlib.contextmanager
+    def writing(self, keys: Iterable[str]) -> Iterator[None]:
+        """Around a write to the store that changes the entries `keys` (and, always, the list
+        pages): marks them dirty before the block, clears the marks after it, whatever the
+        block does. Raises CacheUnavailableError, without running the block, when Redis
+        cannot take the marks."""
+        keys, token = list(keys), secrets.token_hex(8)
+        try:
+            self._send(self._begin, keys, token, self.marker_ms)
+        except redis.RedisError as error:
+            self._mark_down(error)
+            if not isinstance(error, redis.ConnectionError):  # some marks may have landed
+                self._end_quietly(keys, token)
+            raise CacheUnavailableError(f"Redis did not take the write's marks: {error}") from error
+        try:
+            yield
+        finally:
             try:
-                self._send(keys, bump=lists)
-                return
+                self._send(self._end, keys, token)
             except redis.RedisError as error:
                 self._mark_down(error)
-        with self._lock:
-            self._pending |= keys
-            self._pending_bump = self._pending_bump or lists
+                log.warning(
+                    "could not clear the cache's write marks; they expire by themselves",
+                    extra={"error": str(error), "markerMs": self.marker_ms},
+                )
 
-    def _send(self, keys: set[str], *, bump: bool) -> None:
+    def _send(self, script: Any, keys: list[str], token: str, *args: object) -> None:
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
-            pipe.delete(key, key + ":fill")
-        if bump:
-            pipe.incr(self.key("generation"))
+            script(keys=self._companions(key), args=[token, *args], client=pipe)
+        pipe.incr(self.key("generation"))
         pipe.execute()
 
-    @property
-    def undelivered(self) -> int:
-        """How many invalidations wait for Redis to come back (kept in this process only)."""
-        return len(self._pending) + int(self._pending_bump)
-
-    def _usable(self) -> bool:
-        if time.monotonic() < self._down_until:
-            return False
-        if not (self._pending or self._pending_bump):
-            return True
-        with self._lock:
-            keys, bump = self._pending, self._pending_bump
-            self._pending, self._pending_bump = set(), False
-        try:
-            self._send(keys, bump=bump)
-        except redis.RedisError as error:
-            with self._lock:
-                self._pending |= keys
-                self._pending_bump = self._pending_bump or bump
-            self._mark_down(error)
-            return False
-        log.info("cache reachable again; sent the invalidations it missed")
-        return True
+    def _end_quietly(self, keys: list[str], token: str) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self._send(self._end, keys, token)
 
     def _mark_down(self, error: Exception) -> None:
         if time.monotonic() >= self._down_until:

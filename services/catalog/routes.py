@@ -1,14 +1,22 @@
-"""The catalog's HTTP API, served under /api/catalog."""
+"""The catalog's HTTP API: /api/catalog for everyone, /internal/catalog for the other services.
+
+The public reads go through the cache (`catalog.cache`); the internal read of a product goes
+to DynamoDB with a consistent read, so a service that prices from it (orders' checkout) sees
+the last acknowledged write whatever the cache holds. The edge routes only /api/catalog.
+Every admin write runs inside `cache.writing`: when Redis cannot mark the product's entry
+dirty first, the write is not made and the answer is 503.
+"""
 
 from __future__ import annotations
 
 import re
 import secrets
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from flask import Response, current_app, request
+from flask import Blueprint, Response, current_app, request
 
-from catalog.cache import ReadThroughCache
+from catalog.cache import CacheUnavailableError, ReadThroughCache
 from catalog.models import (
     CategoryList,
     ListProductsQuery,
@@ -26,7 +34,7 @@ from catalog.store import (
 from emporium.api import Api, Header, json_response
 from emporium.models import PRODUCT_ID
 from emporium.pagination import decode_cursor, encode_cursor
-from emporium.problems import Problem
+from emporium.problems import Problem, problem_response
 
 api = Api(
     "catalog",
@@ -34,6 +42,16 @@ api = Api(
     title="Emporium catalog",
     version="1.0.0",
     description="Products and categories of the Emporium store. Writes need the admin token.",
+)
+internal = Api(
+    "catalog_internal",
+    prefix="/internal/catalog",
+    title="Emporium catalog (internal)",
+    version="1.0.0",
+    description=(
+        "Consistent product reads for the other services, never from the cache; not routed by"
+        " the edge. No token: the data is public, and only in-cluster callers reach it."
+    ),
 )
 
 _ID = re.compile(PRODUCT_ID)
@@ -105,9 +123,26 @@ def get_product(product_id: str) -> Response:
         "product", lambda: catalog.cache.key("product", product_id), load, catalog.product_ttl
     )
     if entry == _MISSING:
-        raise Problem(404, f"There is no product {product_id}.", type_="not-found")
+        raise _no_such_product(product_id)
     version, _, body = entry.partition(b"\n")
     return _json(body, etag=int(version))
+
+
+@internal.get(
+    "/products/<product_id>",
+    summary="Get one product as DynamoDB holds it now (a consistent read, never the cache)",
+    response=Product,
+    path={"product_id": PRODUCT_ID},
+)
+def get_current_product(product_id: str) -> Response:
+    product = _catalog().store.get_product(product_id)
+    if product is None:
+        raise _no_such_product(product_id)
+    return _json(product.model_dump_json(), etag=product.version)
+
+
+def _no_such_product(product_id: str) -> Problem:
+    return Problem(404, f"There is no product {product_id}.", type_="not-found")
 
 
 @api.get(
@@ -150,9 +185,26 @@ def _expected_version() -> int | None:
     return int(match.group(1))
 
 
+def _writing(product_id: str) -> AbstractContextManager[None]:
+    """Marks the product's cache entry dirty around the write (see `catalog.cache`)."""
+    cache = _catalog().cache
+    return cache.writing([cache.key("product", product_id)])
+
+
+@api.blueprint.errorhandler(CacheUnavailableError)
+def _cache_unavailable(error: CacheUnavailableError) -> Response:
+    # Written without its mark, the product could stay stale in other pods' reads.
+    return problem_response(
+        503,
+        "The cache cannot be updated, so nothing was written; try again shortly.",
+        type_="dependency-unavailable",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _write_problem(error: Exception, product_id: str, category: str | None = None) -> Problem:
     if isinstance(error, NotFoundError):
-        return Problem(404, f"There is no product {product_id}.", type_="not-found")
+        return _no_such_product(product_id)
     if isinstance(error, StaleVersionError):
         detail = "The product changed since it was read; read it again and retry."
         return Problem(412, detail, type_="stale-version", currentVersion=error.current)
@@ -177,15 +229,16 @@ def _product_response(product: Product, status: int = 200) -> Response:
     response=Product,
     status=201,
     secured=True,
+    errors=(503,),
 )
 def create_product(body: ProductWrite) -> Response:
     catalog = _catalog()
     product_id = "prd-" + secrets.token_hex(8)
     try:
-        product = catalog.store.create_product(product_id, body)
+        with _writing(product_id):
+            product = catalog.store.create_product(product_id, body)
     except (UnknownCategoryError, AlreadyExistsError) as error:
         raise _write_problem(error, product_id, body.category) from None
-    catalog.cache.invalidate([catalog.cache.key("product", product_id)])
     return _product_response(product, 201)
 
 
@@ -196,17 +249,17 @@ def create_product(body: ProductWrite) -> Response:
     response=Product,
     secured=True,
     path={"product_id": PRODUCT_ID},
-    errors=(412, 428),
+    errors=(412, 428, 503),
     headers=_IF_MATCH,
 )
 def replace_product(product_id: str, body: ProductWrite) -> Response:
     catalog = _catalog()
     expected = _expected_version()
     try:
-        product = catalog.store.replace_product(product_id, body, expected)
+        with _writing(product_id):
+            product = catalog.store.replace_product(product_id, body, expected)
     except (NotFoundError, StaleVersionError, UnknownCategoryError) as error:
         raise _write_problem(error, product_id, body.category) from None
-    catalog.cache.invalidate([catalog.cache.key("product", product_id)])
     return _product_response(product)
 
 
@@ -216,15 +269,19 @@ def replace_product(product_id: str, body: ProductWrite) -> Response:
     status=204,
     secured=True,
     path={"product_id": PRODUCT_ID},
-    errors=(412, 428),
+    errors=(412, 428, 503),
     headers=_IF_MATCH,
 )
 def delete_product(product_id: str) -> Response:
     catalog = _catalog()
     expected = _expected_version()
     try:
-        catalog.store.delete_product(product_id, expected)
+        with _writing(product_id):
+            catalog.store.delete_product(product_id, expected)
     except (NotFoundError, StaleVersionError) as error:
         raise _write_problem(error, product_id) from None
-    catalog.cache.invalidate([catalog.cache.key("product", product_id)])
     return Response(status=204)
+
+
+def blueprints() -> list[Blueprint]:
+    return [api.blueprint, internal.blueprint]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from catalog.models import Category, Product, ProductWrite
-from emporium.dynamodb import ensure_table, from_item, probe_table, to_item
+from emporium.dynamodb import DynamoDBSettings, ensure_table, from_item, probe_table, to_item
 from emporium.models import Money
 
 if TYPE_CHECKING:
@@ -28,6 +28,16 @@ log = logging.getLogger(__name__)
 
 BY_CATEGORY = "byCategory"
 BY_KIND = "byKind"
+CALLS_PER_WRITE = 2  # a replace or a delete reads the current version, then writes
+
+
+def longest_write_seconds(settings: DynamoDBSettings) -> float:
+    """The longest a product write can take with these settings: each of its calls making every
+    attempt, each to both timeouts, after the SDK's longest backoff (standard mode: up to
+    2^i seconds, capped at 20, plus up to 5 for a service's retry-after)."""
+    attempt = settings.connect_timeout + settings.read_timeout
+    backoffs = sum(min(2.0**retry, 20.0) + 5.0 for retry in range(settings.max_attempts - 1))
+    return CALLS_PER_WRITE * (settings.max_attempts * attempt + backoffs)
 
 
 class NotFoundError(Exception):

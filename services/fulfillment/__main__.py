@@ -13,7 +13,7 @@ from types import FrameType
 from emporium.config import ConfigError
 from emporium.health import DRAINING
 from emporium.logs import configure_logging
-from fulfillment.app import FulfillmentSettings, create_worker
+from fulfillment.app import FulfillmentSettings, create_store, create_worker
 
 
 def main() -> int:
@@ -29,7 +29,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    create_worker(settings, DRAINING).run()
+    create_worker(settings, create_store(settings), DRAINING).run()
     return 0
 
 

@@ -2,38 +2,41 @@
 
 For an `OrderPlaced`:
 1. Charge (simulated and deterministic: a card ending in 0000 is declined, any other is
-   approved). The decision is recorded once, `HSETNX fulfillment:payments <orderId> <json>`;
-   when a decision is already there it is used instead, so an order is never charged twice.
+   approved). The decision is recorded once in fulfillment's DynamoDB table
+   (`payment#<orderId>`, a conditional put; see `fulfillment.store`); when a decision is
+   already there it is read back and used instead, so an order is never charged twice.
 2. Tell orders: `PAID`, or `PAYMENT_DECLINED`, and stop there.
-3. Ship (simulated), recorded once in `fulfillment:shipments`, then tell orders `SHIPPED`.
+3. Ship (simulated), recorded once as `shipment#<orderId>`, then tell orders `SHIPPED`.
 
 A worker can die between any two steps; the message is then delivered again and every step
 runs again: a recorded charge or shipment is read back, not made again, and orders answers a
 transition the order has already made with 200, or with 409 and a `currentStatus` showing the
-step happened (an order already SHIPPED when told PAID). Both count as done.
+step happened (an order already SHIPPED when told PAID). Both count as done. The records are
+in DynamoDB, not Redis, so an eviction or a failover of Redis cannot make an order charged or
+shipped twice. DynamoDB failing is no fault of the message: the step asks to be retried later.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Literal, cast
+from typing import Literal, TypeVar
 from urllib.parse import quote
 
-import redis
+from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import Counter
 from pydantic import BaseModel
 
 from emporium.outbound import DependencyUnavailableError, ServiceClient
 from fulfillment.events import OrderPlaced
+from fulfillment.store import FulfillmentStore, Kind
 
 log = logging.getLogger(__name__)
 
-PAYMENTS_KEY = "fulfillment:payments"
-SHIPMENTS_KEY = "fulfillment:shipments"
 DECLINED_CARD_LAST4 = "0000"  # the test card: its charges are always declined
 
 EFFECTS = Counter(
@@ -51,7 +54,8 @@ _ALREADY_DONE: dict[Status, frozenset[str]] = {
 
 
 class RetryLaterError(Exception):
-    """Orders cannot take the call now: it is unavailable, or refuses our credentials.
+    """A dependency cannot take the call now: orders is unavailable or refuses our credentials,
+    or fulfillment's DynamoDB table cannot be read or written.
 
     Nothing is wrong with the message; the worker keeps it and tries again after a pause.
     """
@@ -130,13 +134,25 @@ def _current_status(body: bytes) -> str:
     return value if isinstance(value, str) else "unknown"
 
 
+Record = TypeVar("Record", Payment, Shipment)
+
+
+@contextlib.contextmanager
+def _records_unavailable_means_retry_later() -> Iterator[None]:
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        # Unreachable, throttled, or misconfigured: every order would fail alike; hold on.
+        raise RetryLaterError(f"fulfillment's DynamoDB table is unavailable ({error})") from error
+
+
 class Fulfillment:
     """Charges and ships one order: `fulfillment(event)` runs every step, each idempotent."""
 
     def __init__(
-        self, client: redis.Redis, orders: OrdersClient, *, clock: Callable[[], str] = _now
+        self, store: FulfillmentStore, orders: OrdersClient, *, clock: Callable[[], str] = _now
     ) -> None:
-        self.redis = client
+        self.store = store
         self.orders = orders
         self.clock = clock
 
@@ -159,7 +175,7 @@ class Fulfillment:
             currency=event.payload.total.currency,
             time=self.clock(),
         )
-        if self.redis.hsetnx(PAYMENTS_KEY, event.orderId, payment.model_dump_json()):
+        if self._record_once("payment", event.orderId, payment):
             EFFECTS.labels("charge").inc()
             log.info(
                 "charged",
@@ -170,23 +186,28 @@ class Fulfillment:
                 },
             )
             return payment
-        return Payment.model_validate_json(self._recorded(PAYMENTS_KEY, event.orderId))
+        return self._recorded("payment", event.orderId, Payment)
 
     def ship(self, event: OrderPlaced) -> Shipment:
         """The order's shipment: made and recorded now, or read back if recorded."""
         number = int(_digest("ship", event.orderId)[:15], 16) % 10**12
         shipment = Shipment(trackingNumber=f"EMP{number:012d}", time=self.clock())
-        if self.redis.hsetnx(SHIPMENTS_KEY, event.orderId, shipment.model_dump_json()):
+        if self._record_once("shipment", event.orderId, shipment):
             EFFECTS.labels("ship").inc()
             log.info(
                 "shipped",
                 extra={"orderId": event.orderId, "trackingNumber": shipment.trackingNumber},
             )
             return shipment
-        return Shipment.model_validate_json(self._recorded(SHIPMENTS_KEY, event.orderId))
+        return self._recorded("shipment", event.orderId, Shipment)
 
-    def _recorded(self, key: str, order_id: str) -> bytes:
-        value = cast("bytes | None", self.redis.hget(key, order_id))
-        if value is None:  # fields are never deleted: only a hand-edited Redis gets here
-            raise StepRefusedError(f"{key} lost the record of order {order_id}")
-        return value
+    def _record_once(self, kind: Kind, order_id: str, record: BaseModel) -> bool:
+        with _records_unavailable_means_retry_later():
+            return self.store.add(kind, order_id, record.model_dump())
+
+    def _recorded(self, kind: Kind, order_id: str, model: type[Record]) -> Record:
+        with _records_unavailable_means_retry_later():
+            fields = self.store.get(kind, order_id)
+        if fields is None:  # records are never deleted: only a hand-edited table gets here
+            raise StepRefusedError(f"the {kind} record of order {order_id} is gone")
+        return model.model_validate({name: fields[name] for name in model.model_fields})

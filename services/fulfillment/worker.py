@@ -12,14 +12,17 @@ How a message moves:
   FULFILLMENT_MAX_DELIVERIES times (one that keeps killing its consumer), or failing on its
   last allowed delivery, goes to the dead-letter stream `<stream>:dead`: its fields plus
   `error`, `originalId` and `deliveries`, added and acknowledged in one MULTI. A malformed
-  message (see `fulfillment.events`) goes there at once.
-- Orders unavailable (a 5xx, unreachable, circuit open) or refusing the token is most likely
-  not the message's fault: the consumer keeps the message in hand and retries it with a
-  growing pause, reading nothing new meanwhile, rather than spending its deliveries, so an
-  outage of orders pauses fulfillment instead of dead-lettering every order. While it waits
-  it re-claims the message with `XCLAIM ... JUSTID` (no delivery counted) so no other consumer
-  takes it over. After `hold_seconds` (5 minutes) it lets go, as after a failure: an order
-  that orders keeps answering with a 5xx must not stall fulfillment for ever.
+  message (see `fulfillment.events`) goes there at once. The dead-letter stream is capped
+  like the orders stream, `XADD MAXLEN ~` FULFILLMENT_DEAD_LETTER_MAX_LENGTH: a flood of bad
+  messages cannot fill Redis; the oldest letters go first.
+- Orders unavailable (a 5xx, unreachable, circuit open) or refusing the token, or the
+  DynamoDB table of fulfillment's records failing, is most likely not the message's fault:
+  the consumer keeps the message in hand and retries it with a growing pause, reading nothing
+  new meanwhile, rather than spending its deliveries, so an outage of orders or DynamoDB
+  pauses fulfillment instead of dead-lettering every order. While it waits it re-claims the
+  message with `XCLAIM ... JUSTID` (no delivery counted) so no other consumer takes it over.
+  After `hold_seconds` (5 minutes) it lets go, as after a failure: an order that orders keeps
+  answering with a 5xx must not stall fulfillment for ever.
 - Redis failing: the loop pauses and tries again; what it held stays pending, to be claimed.
 - Stopping (SIGTERM sets emporium.health.DRAINING, or the main thread ends): nothing new is
   read; the messages already read (one batch at most) are finished, then `run` returns. A
@@ -97,11 +100,13 @@ class Worker:
         backoff: tuple[float, float] = (0.2, 10.0),
         hold_seconds: float = 300.0,
         concurrency: int = 1,
+        dead_letter_max_length: int = 100_000,
     ) -> None:
         self.redis = client
         self.process = process
         self.stream = stream
         self.dead_letter_stream = f"{stream}:dead"
+        self.dead_letter_max_length = dead_letter_max_length
         self.group = group
         self.consumer = consumer
         self.claim_idle_ms = claim_idle_ms
@@ -300,7 +305,13 @@ class Worker:
         )
         # One transaction: a crash cannot leave the message both dead-lettered and pending.
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.dead_letter_stream, fields)
+            # `~` trims whole nodes only: cheap, and the stream never goes below the cap.
+            pipe.xadd(
+                self.dead_letter_stream,
+                fields,
+                maxlen=self.dead_letter_max_length,
+                approximate=True,
+            )
             pipe.xack(self.stream, self.group, message.id)
             pipe.execute()
         DEAD_LETTERS.labels(self.stream).inc()

@@ -2,13 +2,14 @@
 
     .venv/bin/python tests/bench/fulfillment_throughput.py [--events 2000]
 
-Starts redis-server (or the embedded server when it is not installed) and the orders stand-in
-of the integration tests (werkzeug, threaded, in this process), XADDs N events, then starts
-one worker under gunicorn (WEB_CONCURRENCY=1, emporium.gunicorn_conf) and waits until every
-order is SHIPPED or PAYMENT_DECLINED. The rate is N over the time from the first status call
-orders received to the last, so the worker's start-up is not counted. Each event costs the
-worker two HSETNX, two PUTs to orders (one for a declined card) and one XACK; the stand-in
-and Redis share the machine with it. No pass or fail: it prints the figure.
+Starts redis-server (or the embedded server when it is not installed), the DynamoDB emulator
+(moto server) and the orders stand-in of the integration tests (werkzeug, threaded, in this
+process), XADDs N events, then starts one worker under gunicorn (WEB_CONCURRENCY=1,
+emporium.gunicorn_conf) and waits until every order is SHIPPED or PAYMENT_DECLINED. The rate
+is N over the time from the first status call orders received to the last, so the worker's
+start-up is not counted. Each event costs the worker two conditional puts to its DynamoDB
+table (one for a declined card), two PUTs to orders (one) and one XACK; the stand-in, the
+emulator and Redis share the machine with it. No pass or fail: it prints the figure.
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ from tests.integration.test_fulfillment import (  # noqa: E402
     FINAL,
     ORDERS_TOKEN,
     OrdersStandIn,
+    fulfillment_records,
     publish,
 )
 from werkzeug.wrappers import Request  # noqa: E402
 
 from devstack.processes import Group, free_port  # noqa: E402
-from devstack.stack import redis_mode, start_gunicorn, start_redis  # noqa: E402
+from devstack.stack import redis_mode, start_dynamodb, start_gunicorn, start_redis  # noqa: E402
+
+TABLE = "bench-fulfillment"
 
 
 class TimedOrders(OrdersStandIn):
@@ -74,8 +78,10 @@ def main() -> int:
     args = parser.parse_args()
 
     with Group() as group, TimedOrders() as orders, tempfile.TemporaryDirectory() as logs:
-        redis_port = free_port()
+        redis_port, dynamodb_port = free_port(), free_port()
         start_redis(group, redis_port, os.environ, mode=redis_mode(os.environ))
+        start_dynamodb(group, dynamodb_port, os.environ)
+        dynamodb_url = f"http://127.0.0.1:{dynamodb_port}"
         with redis.Redis(port=redis_port) as client:
             order_ids = publish(client, orders, args.events, "bench")
             env = {
@@ -84,6 +90,12 @@ def main() -> int:
                 "WEB_CONCURRENCY": "1",
                 "LOG_LEVEL": "WARNING",  # one log line per charge and shipment otherwise
                 "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                "AWS_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_url,
+                "DYNAMODB_CREATE_TABLES": "true",
+                "FULFILLMENT_TABLE": TABLE,
                 "FULFILLMENT_ORDERS_URL": orders.url,
                 "FULFILLMENT_ORDERS_TOKEN": ORDERS_TOKEN,
             }
@@ -104,7 +116,7 @@ def main() -> int:
                 time.sleep(0.05)
             wall = time.monotonic() - started
             cpu = cpu_seconds(worker.pid)
-            charges = client.hlen("fulfillment:payments")
+            charges = len(fulfillment_records(dynamodb_url, TABLE, "payment"))
 
     busy = orders.last_call - (orders.first_call or orders.last_call)
     print(f"events:               {args.events} ({charges} charges recorded)")

@@ -199,6 +199,28 @@ def test_reads_survive_a_redis_outage_and_the_cache_heals(private_catalog: Catal
     assert catalog.get("/readyz").status_code == 200
 
 
+def test_a_write_while_redis_is_down_is_a_503_and_writes_nothing(
+    private_catalog: CatalogStack,
+) -> None:
+    catalog = private_catalog
+    path = "/api/catalog/products/cast-iron-skillet"
+    before = catalog.get(path)
+    catalog.redis.stop()
+    renamed = {**NEW_PRODUCT, "name": "Renamed while Redis is down"}
+    refused = catalog.admin("PUT", path, json=renamed, headers={"If-Match": '"1"'})
+    assert refused.status_code == 503
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert int(refused.headers["Retry-After"]) >= 1
+    current = catalog.get("/internal/catalog/products/cast-iron-skillet")
+    assert (current.content, current.headers["ETag"]) == (before.content, '"1"')
+    assert catalog.get(path).content == before.content  # reads go on, from DynamoDB
+
+    catalog.restart_redis()
+    accepted = catalog.admin("PUT", path, json=renamed, headers={"If-Match": '"1"'})
+    assert accepted.status_code == 200, accepted.text
+    assert catalog.get(path).json()["name"] == renamed["name"]
+
+
 def test_readiness_reports_redis_as_degraded_not_down(private_catalog: CatalogStack) -> None:
     private_catalog.redis.stop()
     response = private_catalog.get("/readyz")
@@ -213,3 +235,34 @@ def wait_for(condition: object, timeout: float = 20.0) -> None:
             return
         time.sleep(0.1)
     pytest.fail(f"condition not met within {timeout} s")
+
+
+def test_the_internal_read_is_current_while_the_cache_still_holds_the_old_product(
+    catalog: CatalogStack,
+) -> None:
+    created = catalog.admin("POST", "/api/catalog/products", json=NEW_PRODUCT)
+    assert created.status_code == 201, created.text
+    public, internal = (
+        created.headers["Location"],
+        f"/internal/catalog/products/{created.json()['id']}",
+    )
+    cached = catalog.get(public)
+    assert catalog.get(internal).content == cached.content
+    updated = catalog.admin(
+        "PUT", public, json={**NEW_PRODUCT, "name": "Current"}, headers={"If-Match": '"1"'}
+    )
+    assert updated.status_code == 200
+    # An invalidation that never arrived: the cache holds version 1 again.
+    with redis.Redis(port=catalog.redis_port) as cache:
+        cache.set("{catalog:product:" + created.json()["id"] + "}", b"1\n" + cached.content.strip())
+    assert catalog.get(public).json()["name"] == NEW_PRODUCT["name"]
+
+    current = catalog.get(internal)
+    assert current.status_code == 200
+    assert current.headers["ETag"] == '"2"'
+    assert current.json()["name"] == "Current"
+    missing = catalog.get("/internal/catalog/products/no-such-product")
+    assert missing.status_code == 404
+    assert missing.headers["Content-Type"] == "application/problem+json"
+    document = catalog.get("/internal/catalog/openapi.json").json()
+    assert list(document["paths"]) == ["/internal/catalog/products/{product_id}"]

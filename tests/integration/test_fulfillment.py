@@ -1,4 +1,5 @@
-"""Fulfillment under gunicorn against a real redis-server and a stand-in for orders over HTTP.
+"""Fulfillment under gunicorn against a real redis-server, the DynamoDB emulator (moto server)
+for its records, and a stand-in for orders over HTTP.
 
 The stand-in (`OrdersStandIn`) serves the part of orders' internal API fulfillment calls, with
 the contract's transition rules, and records every call; the unit tests and the throughput
@@ -21,8 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import redis
+import requests
 from tests.integration.conftest import Served, metric, start_gunicorn, start_redis
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
@@ -33,7 +36,6 @@ pytestmark = pytest.mark.integration
 
 ORDERS_TOKEN = "integration-orders-token"
 STREAM = "emporium:orders:events"
-PAYMENTS, SHIPMENTS = "fulfillment:payments", "fulfillment:shipments"
 FINAL = frozenset({"SHIPPED", "PAYMENT_DECLINED"})
 TRANSITIONS = frozenset({("PLACED", "PAID"), ("PAID", "SHIPPED"), ("PLACED", "PAYMENT_DECLINED")})
 
@@ -198,6 +200,8 @@ class Stack:
     redis: redis.Redis
     redis_port: int
     orders: OrdersStandIn
+    dynamodb_url: str
+    table: str  # fulfillment's, of this test alone
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
@@ -206,6 +210,12 @@ class Stack:
             "WEB_CONCURRENCY": "1",
             "GRACEFUL_TIMEOUT": "10",
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
+            "DYNAMODB_CREATE_TABLES": "true",
+            "FULFILLMENT_TABLE": self.table,
             "FULFILLMENT_ORDERS_URL": self.orders.url,
             "FULFILLMENT_ORDERS_TOKEN": ORDERS_TOKEN,
             # Short, so a new worker soon claims what a killed one left pending.
@@ -225,14 +235,36 @@ class Stack:
         summary: Any = self.redis.xpending(STREAM, "fulfillment")
         return int(summary["pending"])
 
+    def records(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Every charge ("payment") or shipment recorded in the table, by order id."""
+        return fulfillment_records(self.dynamodb_url, self.table, kind)
+
+
+def fulfillment_records(dynamodb_url: str, table: str, kind: str) -> dict[str, dict[str, Any]]:
+    """The records of `kind` in fulfillment's table on the emulator at `dynamodb_url`."""
+    client = boto3.session.Session().client(
+        "dynamodb",
+        endpoint_url=dynamodb_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",  # the emulator takes any
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        for item in page["Items"]:
+            if item["pk"]["S"].startswith(f"{kind}#"):
+                found[item["orderId"]["S"]] = dict(item)
+    return found
+
 
 @pytest.fixture
-def stack() -> Iterator[Stack]:
+def stack(dynamodb_url: str, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    table = "fulfillment-" + re.sub(r"[^A-Za-z0-9_.-]", "-", request.node.name)[:60]
     with Group() as group, OrdersStandIn() as orders:
         port = free_port()
         start_redis(group, port)
         with redis.Redis(port=port) as client:
-            yield Stack(group, client, port, orders)
+            yield Stack(group, client, port, orders, dynamodb_url, table)
 
 
 def check_each_order_completed_once(stack: Stack, order_ids: list[str]) -> None:
@@ -241,9 +273,10 @@ def check_each_order_completed_once(stack: Stack, order_ids: list[str]) -> None:
     for order_id in order_ids:
         expected = ["PAYMENT_DECLINED"] if order_id in declined else ["PAID", "SHIPPED"]
         assert applied.get(order_id) == expected, (order_id, applied.get(order_id))
-    assert stack.redis.hlen(PAYMENTS) == len(order_ids)
-    assert stack.redis.hlen(SHIPMENTS) == len(order_ids) - len(declined)
-    decisions = Counter(json.loads(value)["decision"] for value in stack.redis.hvals(PAYMENTS))
+    payments = stack.records("payment")
+    assert set(payments) == set(order_ids)
+    assert set(stack.records("shipment")) == set(order_ids) - declined
+    decisions = Counter(record["decision"]["S"] for record in payments.values())
     assert decisions == {"declined": len(declined), "approved": len(order_ids) - len(declined)}
     assert stack.redis.xlen(f"{STREAM}:dead") == 0
 
@@ -262,7 +295,31 @@ def test_every_order_is_charged_once_and_ends_shipped_or_declined(stack: Stack) 
         metric(metrics, "events_processed_total", stream=STREAM, type="OrderPlaced", outcome="done")
         == 20
     )
-    assert http_status(url + "/readyz") == 200
+    ready = requests.get(url + "/readyz", timeout=5)
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"redis": "ok", "dynamodb": "ok", "consumer": "ok"}
+
+
+def test_orders_redelivered_after_redis_lost_everything_are_not_charged_again(
+    stack: Stack,
+) -> None:
+    metrics = stack.start_worker().metrics
+    order_ids = publish(stack.redis, stack.orders, 8, "flushed")
+    eventually(lambda: stack.all_final(order_ids), "all final")
+    eventually(lambda: stack.pending() == 0, "all acknowledged")
+    recorded = stack.records("payment")
+
+    stack.redis.flushall()  # an eviction, or a failover to a replica that had not caught up
+    with stack.redis.pipeline(transaction=False) as pipe:  # orders' relay publishes them again
+        for index, order_id in enumerate(order_ids):
+            pipe.xadd(STREAM, {"event": order_placed(order_id, card_for(index))})
+        pipe.execute()
+
+    done = ("events_processed_total", {"stream": STREAM, "type": "OrderPlaced", "outcome": "done"})
+    eventually(lambda: metric(metrics, done[0], **done[1]) == 16, "the copies processed")
+    check_each_order_completed_once(stack, order_ids)
+    assert stack.records("payment") == recorded  # read back, not made again
+    assert metric(metrics, "fulfillment_effects_total", effect="charge") == 8
 
 
 def test_each_gunicorn_worker_consumes_from_its_fork_without_any_request(
@@ -342,3 +399,20 @@ def test_python_m_fulfillment_consumes_in_the_foreground_until_sigterm(stack: St
     child.popen.send_signal(signal.SIGTERM)
     assert child.popen.wait(timeout=10) == 0
     assert '"consumer stopped"' in child.output()
+
+
+def test_the_dead_letter_stream_stays_about_its_cap(stack: Stack) -> None:
+    stack.redis.config_set("stream-node-max-entries", 5)  # `~` trims whole nodes: small ones
+    metrics = stack.start_worker(FULFILLMENT_DEAD_LETTER_MAX_LENGTH="10").metrics
+    with stack.redis.pipeline(transaction=False) as pipe:
+        for _ in range(40):
+            pipe.xadd(STREAM, {"event": "{not json"})
+        published = pipe.execute()
+
+    eventually(lambda: metric(metrics, "dead_letters_total", stream=STREAM) == 40, "dead-lettered")
+    letters: Any = stack.redis.xrange(f"{STREAM}:dead")
+    assert 10 <= len(letters) < 15
+    kept = [fields[b"originalId"] for _, fields in letters]
+    # The oldest went first (a batch's messages are handled side by side, in any order).
+    assert len(set(kept)) == len(kept)
+    assert set(kept) <= set(published[20:])

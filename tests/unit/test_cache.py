@@ -1,18 +1,24 @@
-"""The read-through cache on fakeredis: hits and misses, Redis outages, invalidation, and the
-fill lock that keeps a stale value from being stored and a stampede off the store."""
+"""The read-through cache on fakeredis: hits and misses, Redis outages, the fill lock that keeps
+a stampede off the store, and the write marks that keep an old value from being cached after a
+write: Redis refusing them refuses the write, and no interleaving of a fill and a write leaves
+the old value behind."""
 
 from __future__ import annotations
 
+import threading
+import time
+from contextlib import ExitStack
 from typing import Any
 
 import fakeredis
 import pytest
 
 import catalog.cache
-from catalog.cache import ReadThroughCache
+from catalog.cache import CacheUnavailableError, ReadThroughCache
 
 KIND = "unit-test"  # the `cache` label of this module's lookups
 TTL = 60.0
+MARKER_MS = 45_000
 NOTHING = {"hit": 0, "miss": 0, "error": 0}
 
 
@@ -63,6 +69,7 @@ def redis(server: fakeredis.FakeServer) -> fakeredis.FakeRedis:
 
 
 def new_cache(server: fakeredis.FakeServer, **options: Any) -> ReadThroughCache:
+    options = {"marker_ms": MARKER_MS, **options}
     return ReadThroughCache(fakeredis.FakeRedis(server=server), namespace="test", **options)
 
 
@@ -130,55 +137,309 @@ def test_an_error_of_the_loader_reaches_the_caller_and_is_not_cached(
     assert read(cache, Loader(b"loaded later")) == b"loaded later"
 
 
-# Invalidation
+# Writes
 
 
-def test_an_invalidated_key_is_loaded_again(cache: ReadThroughCache, lookups: Any) -> None:
-    read(cache, Loader(b"v1"))
-    cache.invalidate([cache.key("product:1")])
+class Store:
+    """What the loader reads: the product as the store has it, changed by `write`."""
+
+    def __init__(self, value: bytes) -> None:
+        self.value = value
+        self.loads = 0
+
+    def load(self) -> bytes:
+        self.loads += 1
+        return self.value
+
+    def write(self, cache: ReadThroughCache, value: bytes, key: str = "product:1") -> None:
+        with cache.writing([cache.key(key)]):
+            self.value = value
+
+
+def read_from(cache: ReadThroughCache, store: Store, key: str = "product:1") -> bytes:
+    return cache.get_or_load(KIND, lambda: cache.key(key), store.load, TTL)
+
+
+def test_a_written_entry_is_loaded_again(cache: ReadThroughCache, lookups: Any) -> None:
+    store = Store(b"v1")
+    read_from(cache, store)
+    store.write(cache, b"v2")
     lookups.since()
-    load = Loader(b"v2")
-    assert read(cache, load) == b"v2"
-    assert lookups.since() == {**NOTHING, "miss": 1}
-    assert load.calls == 1
+    assert read_from(cache, store) == b"v2"
+    assert read_from(cache, store) == b"v2"
+    assert lookups.since() == {**NOTHING, "miss": 1, "hit": 1}
+    assert store.loads == 2
 
 
-def test_invalidate_bumps_the_list_generation_unless_told_not_to(
-    cache: ReadThroughCache,
-) -> None:
+def test_a_write_bumps_the_list_generation_before_and_after(cache: ReadThroughCache) -> None:
     assert cache.generation() == "0"
-    cache.invalidate([])
-    assert cache.generation() == "1"
-    cache.invalidate([cache.key("product:1")], lists=False)
-    assert cache.generation() == "1"
+    with cache.writing([cache.key("product:1")]):
+        assert cache.generation() == "1"  # pages filled from now on are dropped after the write
+    assert cache.generation() == "2"
+    with cache.writing([]):  # a write of no product (a new category) moves the pages too
+        pass
+    assert cache.generation() == "4"
 
 
-def test_caches_on_one_redis_share_invalidations(server: fakeredis.FakeServer) -> None:
+def test_caches_on_one_redis_share_writes(server: fakeredis.FakeServer) -> None:
     worker_a, worker_b = new_cache(server), new_cache(server)
-    read(worker_a, Loader(b"v1"))
-    worker_b.invalidate([worker_b.key("product:1")])
-    assert read(worker_a, Loader(b"v2")) == b"v2"
-    assert worker_a.generation() == "1"
+    store = Store(b"v1")
+    read_from(worker_a, store)
+    store.write(worker_b, b"v2")
+    assert read_from(worker_a, store) == b"v2"
+    assert worker_a.generation() == "2"
+
+
+def test_a_write_leaves_no_marks_behind(
+    cache: ReadThroughCache, redis: fakeredis.FakeRedis
+) -> None:
+    read_from(cache, Store(b"v1"))
+    Store(b"v1").write(cache, b"v2")
+    assert redis.keys("*") == [cache.key("generation").encode()]
+
+
+def test_the_marks_are_cleared_when_the_write_fails(
+    cache: ReadThroughCache, redis: fakeredis.FakeRedis
+) -> None:
+    with pytest.raises(LookupError), cache.writing([cache.key("product:1")]):
+        raise LookupError("the store refused the write")
+    assert redis.keys("*") == [cache.key("generation").encode()]
+    assert read(cache, Loader(b"v1")) == b"v1"
+    assert redis.get(cache.key("product:1")) == b"v1"  # cached again
+
+
+def test_while_a_write_is_under_way_readers_load_and_cache_nothing(
+    cache: ReadThroughCache, redis: fakeredis.FakeRedis, lookups: Any
+) -> None:
+    store = Store(b"v1")
+    read_from(cache, store)
+    with cache.writing([cache.key("product:1")]):
+        assert read_from(cache, store) == b"v1"  # not committed yet: the store still has v1
+        store.value = b"v2"  # committed
+        assert read_from(cache, store) == b"v2"
+        assert redis.get(cache.key("product:1")) is None
+    assert lookups.since() == {**NOTHING, "miss": 3}
+    assert store.loads == 3
+    assert read_from(cache, store) == b"v2"
+    assert redis.get(cache.key("product:1")) == b"v2"
+
+
+def test_writers_of_one_entry_that_overlap_keep_it_marked_until_the_last_ends(
+    cache: ReadThroughCache, redis: fakeredis.FakeRedis
+) -> None:
+    store = Store(b"v1")
+    with ExitStack() as second:
+        with cache.writing([cache.key("product:1")]):
+            second.enter_context(cache.writing([cache.key("product:1")]))
+        # The first writer is done; the second has not committed yet.
+        assert read_from(cache, store) == b"v1"
+        assert redis.get(cache.key("product:1")) is None  # ...so v1 must not be cached
+        store.value = b"v2"
+    assert read_from(cache, store) == b"v2"
+
+
+# Racing a reader's fill against a write: whatever the order, no old value stays cached.
+
+
+def test_a_fill_that_loaded_before_the_write_began_is_not_stored(
+    cache: ReadThroughCache, redis: fakeredis.FakeRedis
+) -> None:
+    store = Store(b"old")
+
+    def load_then_a_whole_write_lands() -> bytes:
+        value = store.load()  # the fill lock is held, the store read...
+        store.write(cache, b"new")  # ...then a write begins, commits and ends
+        return value
+
+    assert (
+        cache.get_or_load(KIND, lambda: cache.key("product:1"), load_then_a_whole_write_lands, TTL)
+        == b"old"
+    )
+    assert redis.get(cache.key("product:1")) is None
+    assert read_from(cache, store) == b"new"
+
+
+def test_a_fill_that_loaded_during_a_write_and_stores_after_it_ended_is_not_stored(
+    cache: ReadThroughCache, redis: fakeredis.FakeRedis
+) -> None:
+    store = Store(b"old")
+    write = ExitStack()
+
+    def load_while_a_write_runs() -> bytes:
+        write.enter_context(cache.writing([cache.key("product:1")]))  # after the lock was taken
+        value = store.load()  # before the commit
+        store.value = b"new"
+        write.close()  # committed and ended, before this fill stores
+        return value
+
+    key = cache.key("product:1")
+    assert cache.get_or_load(KIND, lambda: key, load_while_a_write_runs, TTL) == b"old"
+    assert redis.get(key) is None
+    assert read_from(cache, store) == b"new"
+
+
+def test_a_fill_whose_lock_was_taken_before_the_write_stores_nothing_while_it_runs(
+    cache: ReadThroughCache, redis: fakeredis.FakeRedis
+) -> None:
+    store = Store(b"old")
+    write = ExitStack()
+
+    def load_then_a_write_begins() -> bytes:
+        value = store.load()
+        write.enter_context(cache.writing([cache.key("product:1")]))  # begins, not yet done
+        return value
+
+    assert (
+        cache.get_or_load(KIND, lambda: cache.key("product:1"), load_then_a_write_begins, TTL)
+        == b"old"
+    )
+    assert redis.get(cache.key("product:1")) is None
+    store.value = b"new"
+    write.close()
+    assert read_from(cache, store) == b"new"
+
+
+def test_readers_racing_writers_never_read_older_than_the_last_acknowledged_write(
+    server: fakeredis.FakeServer, redis: fakeredis.FakeRedis
+) -> None:
+    """Real threads: after each write returns, no read that starts later sees an older one."""
+    writer_cache = new_cache(server)
+    state = {"store": 0, "acknowledged": 0}
+    stale: list[tuple[int, int]] = []
+    done = threading.Event()
+
+    def load() -> bytes:
+        version = state["store"]
+        done.wait(0.0005)  # a slow store read: writes land meanwhile
+        return str(version).encode()
+
+    def reader() -> None:
+        cache = new_cache(server)
+        while not done.is_set():
+            floor = state["acknowledged"]
+            version = int(cache.get_or_load(KIND, lambda: cache.key("product:1"), load, TTL))
+            if version < floor:
+                stale.append((version, floor))
+
+    readers = [threading.Thread(target=reader) for _ in range(4)]
+    for thread in readers:
+        thread.start()
+    try:
+        for version in range(1, 151):
+            with writer_cache.writing([writer_cache.key("product:1")]):
+                state["store"] = version
+            state["acknowledged"] = version
+            time.sleep(0.0005)
+    finally:
+        done.set()
+        for thread in readers:
+            thread.join(timeout=10)
+    assert stale == []
+    cached = redis.get(writer_cache.key("product:1"))
+    assert cached in (None, b"150")
+
+
+def expire(redis: fakeredis.FakeRedis, marker: str) -> None:
+    """The marker's time is up: it has one (at most MARKER_MS), and Redis drops it, as here."""
+    assert 0 < redis.pttl(marker) <= MARKER_MS
+    redis.delete(marker)
+
+
+def test_a_reader_during_the_write_of_a_writer_that_dies_caches_nothing(
+    server: fakeredis.FakeServer, redis: fakeredis.FakeRedis
+) -> None:
+    cache = new_cache(server)
+    store = Store(b"old")
+    died = ExitStack()
+    died.enter_context(cache.writing([cache.key("product:1")]))  # never ended
+
+    def load_commit_and_outlive_the_mark() -> bytes:
+        value = store.load()  # before the dead writer's commit landed
+        store.value = b"new"
+        expire(redis, cache.key("product:1") + ":writing")
+        return value
+
+    key = cache.key("product:1")
+    assert cache.get_or_load(KIND, lambda: key, load_commit_and_outlive_the_mark, TTL) == b"old"
+    assert redis.get(key) is None
+    assert read_from(cache, store) == b"new"
+    died.pop_all()
+
+
+def test_a_value_filled_after_a_mark_expired_mid_write_is_removed_when_the_write_ends(
+    server: fakeredis.FakeServer, redis: fakeredis.FakeRedis
+) -> None:
+    cache = new_cache(server)
+    store = Store(b"old")
+    with cache.writing([cache.key("product:1")]):
+        expire(redis, cache.key("product:1") + ":writing")  # a write that outlived its mark
+        assert read_from(cache, store) == b"old"  # filled: the mark is gone, nothing committed
+        store.value = b"new"
+    assert redis.get(cache.key("product:1")) is None
+    assert read_from(cache, store) == b"new"
+
+
+# A write Redis cannot mark
+
+
+def test_redis_down_refuses_the_write_before_it_is_made(
+    server: fakeredis.FakeServer, cache: ReadThroughCache
+) -> None:
+    store = Store(b"v1")
+    server.connected = False
+    with pytest.raises(CacheUnavailableError):
+        store.write(cache, b"v2")
+    assert store.value == b"v1"
+
+
+def test_redis_answering_with_an_error_refuses_the_write(
+    cache: ReadThroughCache, redis: fakeredis.FakeRedis
+) -> None:
+    store = Store(b"v1")
+    redis.set(cache.key("product:1") + ":writing", "not a hash")  # the marker's HSET fails
+    with pytest.raises(CacheUnavailableError, match="WRONGTYPE"):
+        store.write(cache, b"v2")
+    assert store.value == b"v1"
+
+
+def test_a_mark_redis_could_not_clear_bypasses_the_cache_until_it_expires(
+    server: fakeredis.FakeServer, redis: fakeredis.FakeRedis, clock: Clock, lookups: Any
+) -> None:
+    cache = new_cache(server)
+    store = Store(b"v1")
+    read_from(cache, store)
+    with cache.writing([cache.key("product:1")]):
+        store.value = b"v2"
+        server.connected = False  # Redis goes away before the marks are cleared
+    server.connected = True
+    clock.now += cache.retry_after  # this process tries Redis again
+    lookups.since()
+
+    assert read_from(cache, store) == b"v2"  # from the store, never the old value
+    assert read_from(cache, store) == b"v2"
+    assert lookups.since() == {**NOTHING, "miss": 2}
+
+    expire(redis, cache.key("product:1") + ":writing")
+    read_from(cache, store)
+    assert read_from(cache, store) == b"v2"
+    assert lookups.since()["hit"] == 1  # the cache is used again
+
+
+def test_a_writer_that_died_mid_write_leaves_a_mark_that_expires(
+    server: fakeredis.FakeServer, redis: fakeredis.FakeRedis
+) -> None:
+    cache = new_cache(server)
+    store = Store(b"v1")
+    dead = ExitStack()
+    dead.enter_context(cache.writing([cache.key("product:1")]))
+    store.value = b"v2"  # committed; the process dies before clearing its marks
+    assert read_from(cache, store) == b"v2"
+    assert redis.get(cache.key("product:1")) is None
+    assert 0 < redis.pttl(cache.key("product:1") + ":writing") <= MARKER_MS
+    dead.pop_all()
 
 
 # The fill lock
-
-
-def test_a_value_loaded_before_an_invalidation_is_not_stored(
-    cache: ReadThroughCache, redis: fakeredis.FakeRedis, lookups: Any
-) -> None:
-    key = cache.key("product:1")
-
-    def load_then_a_write_lands() -> bytes:
-        value = b"old"  # read from the store...
-        cache.invalidate([key])  # ...then a write commits and invalidates the key
-        return value
-
-    assert cache.get_or_load(KIND, lambda: key, load_then_a_write_lands, TTL) == b"old"
-    assert redis.get(key) is None
-    lookups.since()
-    assert read(cache, Loader(b"new")) == b"new"
-    assert lookups.since() == {**NOTHING, "miss": 1}
 
 
 def test_a_second_caller_waits_for_the_value_the_lock_holder_stores(
@@ -232,13 +493,6 @@ def test_reads_fall_back_to_the_loader_when_redis_is_down(
     assert lookups.since() == {**NOTHING, "error": 1}
 
 
-def test_invalidate_does_not_fail_when_redis_is_down(
-    server: fakeredis.FakeServer, cache: ReadThroughCache
-) -> None:
-    server.connected = False
-    cache.invalidate([cache.key("product:1")])
-
-
 def test_after_a_failure_redis_is_not_consulted_for_retry_after(
     server: fakeredis.FakeServer, clock: Clock, lookups: Any
 ) -> None:
@@ -269,38 +523,3 @@ def test_redis_is_consulted_again_once_retry_after_has_passed(
 
     assert read(cache, Loader(b"not needed")) == b"cached"
     assert lookups.since() == {**NOTHING, "hit": 1}
-
-
-def test_an_invalidation_redis_missed_is_delivered_when_it_is_back(
-    server: fakeredis.FakeServer, redis: fakeredis.FakeRedis, clock: Clock, lookups: Any
-) -> None:
-    cache = new_cache(server, retry_after=2.0)
-    read(cache, Loader(b"old"))
-    server.connected = False
-    cache.invalidate([cache.key("product:1")])  # a write while Redis is down
-    clock.now += 2.0
-    assert read(cache, Loader(b"new")) == b"new"  # still down: from the store
-    server.connected = True
-    clock.now += 2.0
-    lookups.since()
-
-    load = Loader(b"new")
-    assert read(cache, load) == b"new"  # not the stale b"old"
-    assert load.calls == 1
-    assert lookups.since() == {**NOTHING, "miss": 1}
-    assert cache.generation() == "1"  # the list pages were invalidated too
-
-
-def test_a_missed_invalidation_is_delivered_before_anything_is_read(
-    server: fakeredis.FakeServer, redis: fakeredis.FakeRedis, clock: Clock
-) -> None:
-    cache = new_cache(server, retry_after=2.0)
-    read(cache, Loader(b"old"))
-    server.connected = False
-    cache.invalidate([cache.key("product:1")])
-    server.connected = True
-    assert redis.get(cache.key("product:1")) == b"old"  # Redis has not heard of it yet
-    clock.now += 2.0
-
-    read(cache, Loader(b"other"), "product:2")  # any use of Redis delivers it
-    assert redis.get(cache.key("product:1")) is None

@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from openapi_spec_validator import validate
 from werkzeug.test import TestResponse
 
+from catalog.models import ProductWrite
 from catalog.store import CatalogStore
 
 PRODUCTS = "/api/catalog/products"
@@ -609,3 +611,156 @@ def test_category_counts_are_fresh_right_after_a_write(
 
     create(client, admin, category="home")
     assert product_counts(client)["home"] == before["home"] + 1
+
+
+# The internal read: /internal/catalog/products/{id}, from DynamoDB, never from the cache
+
+INTERNAL_PRODUCTS = "/internal/catalog/products"
+
+
+class TestInternalRead(OnTheSeedCatalog):
+    """The consistent read other services (orders' checkout) price from."""
+
+    def test_it_answers_the_public_body_and_etag(self, client: FlaskClient) -> None:
+        public = client.get(product_url("cast-iron-skillet"))
+        internal = client.get(f"{INTERNAL_PRODUCTS}/cast-iron-skillet")
+        assert internal.status_code == 200
+        assert internal.mimetype == "application/json"
+        assert internal.headers["ETag"] == public.headers["ETag"] == '"1"'
+        assert internal.data == public.data
+
+    def test_an_unknown_product_is_the_same_404_problem(
+        self, client: FlaskClient, problem: Problem
+    ) -> None:
+        public = problem(client.get(product_url("no-such-product")), 404)
+        internal = problem(client.get(f"{INTERNAL_PRODUCTS}/no-such-product"), 404)
+        assert internal["type"] == public["type"]
+        assert internal["type"].endswith("/not-found")
+        assert internal["detail"] == public["detail"]
+
+    def test_an_id_outside_the_id_pattern_is_a_404(
+        self, client: FlaskClient, problem: Problem
+    ) -> None:
+        problem(client.get(f"{INTERNAL_PRODUCTS}/CAST-IRON-SKILLET"), 404)
+
+    def test_it_has_an_openapi_document_of_its_own(self, client: FlaskClient) -> None:
+        response = client.get("/internal/catalog/openapi.json")
+        assert response.status_code == 200
+        document = response.get_json()
+        validate(document)
+        assert {path: set(methods) for path, methods in document["paths"].items()} == {
+            "/internal/catalog/products/{product_id}": {"get"}
+        }
+        operation = document["paths"]["/internal/catalog/products/{product_id}"]["get"]
+        assert "security" not in operation  # public product data, reached only in-cluster
+        assert set(operation["responses"]) >= {"200", "404", "default"}
+        public = client.get("/api/catalog/openapi.json").get_json()
+        assert not [path for path in public["paths"] if path.startswith("/internal")]
+
+    def test_the_edge_does_not_route_it(self) -> None:
+        table = json.loads(files("edge").joinpath("routes.json").read_text())
+        prefixes = [route["prefix"] for route in table["routes"]]
+        assert not [prefix for prefix in prefixes if prefix.startswith("/internal")]
+        assert {r["prefix"]: r["service"] for r in table["routes"]}["/"] == "ui"
+
+
+def test_the_internal_read_shows_a_write_the_cached_public_read_does_not(
+    client: FlaskClient, seeded: Flask
+) -> None:
+    cached = read(client, "linen-tea-towels")
+    assert read(client, "linen-tea-towels") == cached  # now served from the cache
+    # A write whose cache invalidation was lost: straight to DynamoDB, the cache untouched.
+    seeded.extensions["catalog"].store.replace_product(
+        "linen-tea-towels", ProductWrite.model_validate(new_product(name="Renamed")), 1
+    )
+    assert read(client, "linen-tea-towels") == cached  # the public read serves the cache
+
+    response = client.get(f"{INTERNAL_PRODUCTS}/linen-tea-towels")
+    assert response.status_code == 200
+    assert response.headers["ETag"] == '"2"'
+    assert response.get_json() == {
+        **new_product(name="Renamed"),
+        "id": "linen-tea-towels",
+        "version": 2,
+    }
+
+
+def test_the_internal_read_answers_while_redis_is_down(
+    client: FlaskClient, redis_server: Any
+) -> None:
+    redis_server.connected = False
+    response = client.get(f"{INTERNAL_PRODUCTS}/linen-tea-towels")
+    assert response.status_code == 200
+    assert response.get_json()["id"] == "linen-tea-towels"
+
+
+# Writes and the cache: a write Redis cannot mark is not made; a racing fill caches nothing old
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_a_write_while_redis_is_down_is_a_503_and_writes_nothing(
+    seeded: Flask, admin: dict[str, str], problem: Problem, redis_server: Any, method: str
+) -> None:
+    client = seeded.test_client()
+    store: CatalogStore = seeded.extensions["catalog"].store
+    before, counts = store.get_product("cast-iron-skillet"), product_counts(client)
+    redis_server.connected = False
+    if method == "post":
+        response = client.post(PRODUCTS, json=new_product(), headers=admin)
+    else:
+        send = getattr(client, method)
+        url = product_url("cast-iron-skillet")
+        response = send(url, json=new_product(name="Renamed"), headers=with_version(admin, 1))
+    document = problem(response, 503)
+    assert document["type"].endswith("/dependency-unavailable")
+    assert int(response.headers["Retry-After"]) >= 1
+
+    assert store.get_product("cast-iron-skillet") == before  # in DynamoDB, unchanged
+    assert len(store.list_products(None, 100, None)[0]) == 48
+    redis_server.connected = True
+    assert product_counts(client) == counts
+    assert read(client, "cast-iron-skillet")["version"] == 1
+    assert replace(client, admin, "cast-iron-skillet", 1, name="Later").status_code == 200
+
+
+def test_reads_while_redis_is_down_come_from_dynamodb(
+    client: FlaskClient, redis_server: Any, cache_lookups: Callable[[str], Any]
+) -> None:
+    lookups = cache_lookups("product")
+    redis_server.connected = False
+    assert read(client, "linen-tea-towels")["id"] == "linen-tea-towels"
+    assert len(listing(client, limit=100)["items"]) == 48
+    assert lookups.since() == {"hit": 0, "miss": 0, "error": 1}
+
+
+def test_a_write_landing_during_a_readers_fill_leaves_the_new_product_cached(
+    client: FlaskClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_from_dynamodb = CatalogStore.get_product
+    raced: list[int] = []
+    writing = False
+
+    def read_then_a_write_lands(store: CatalogStore, product_id: str) -> Any:
+        nonlocal writing
+        product = read_from_dynamodb(store, product_id)
+        if not writing:  # the reader's fill: it has read version 1, then the PUT is made
+            writing = True
+            raced.append(replace(client, admin, product_id, 1, name="Renamed").status_code)
+        return product
+
+    monkeypatch.setattr(CatalogStore, "get_product", read_then_a_write_lands)
+    assert read(client, "linen-tea-towels")["version"] == 1  # the read began before the write
+    assert raced == [200]
+    monkeypatch.undo()
+    for _ in range(2):  # loaded, then from the cache: the new version both times
+        assert read(client, "linen-tea-towels")["name"] == "Renamed"
+
+
+def test_write_marks_outlast_the_longest_write_the_dynamodb_settings_allow(
+    make_app: Callable[..., Flask],
+) -> None:
+    # 2 calls x (3 attempts x (1 s + 2 s) + backoffs (1 + 5) + (2 + 5)) = 44 s, plus 1 s.
+    assert make_app().extensions["catalog"].cache.marker_ms == 45_000
+    slower = make_app(DYNAMODB_READ_TIMEOUT="10", DYNAMODB_MAX_ATTEMPTS="5")
+    # 2 x (5 x 11 s + (1 + 5) + (2 + 5) + (4 + 5) + (8 + 5)) = 180 s, plus 1 s.
+    assert slower.extensions["catalog"].cache.marker_ms == 181_000

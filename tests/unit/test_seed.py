@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from catalog.seed import main, seed
+from catalog.store import CatalogStore
 
 SEED = json.loads(files("catalog").joinpath("seed_data.json").read_text())
 PRODUCTS = "/api/catalog/products"
@@ -94,7 +95,7 @@ def test_what_was_read_before_seeding_is_not_served_from_the_cache_after(app: Fl
     assert client.get(f"{PRODUCTS}/cast-iron-skillet").status_code == 200
 
 
-def test_seeding_while_redis_is_unreachable_fails_loudly_and_a_rerun_heals_the_cache(
+def test_seeding_while_redis_is_unreachable_writes_nothing_and_a_rerun_loads_it(
     app: Flask, redis_server: fakeredis.FakeServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client = app.test_client()
@@ -102,11 +103,37 @@ def test_seeding_while_redis_is_unreachable_fails_loudly_and_a_rerun_heals_the_c
     redis_server.connected = False
     assert main() == 1
     (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
-    assert line.startswith("seed: the data is loaded, but Redis did not take the cache")
+    assert line.startswith("seed: stopped before a write, which the cache could not be told of")
+    assert line.endswith("run the seed again once Redis answers")
     redis_server.connected = True
-    assert client.get(f"{PRODUCTS}/cast-iron-skillet").status_code == 404  # still the stale entry
-    assert main() == 0  # nothing left to add, but the invalidation goes through
+    assert all_products(client) == []  # nothing was written behind the cache's back
+    assert categories(client) == []
+    assert main() == 0
     assert client.get(f"{PRODUCTS}/cast-iron-skillet").status_code == 200
+    assert len(all_products(client)) == len(SEED["products"])
+
+
+def test_seeding_stopped_by_redis_midway_keeps_what_it_added_and_a_rerun_adds_the_rest(
+    app: Flask, redis_server: fakeredis.FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = app.test_client()
+    create = CatalogStore.create_product
+    added: list[str] = []
+
+    def create_then_redis_goes(store: CatalogStore, product_id: str, write: Any) -> Any:
+        product = create(store, product_id, write)
+        added.append(product_id)
+        if len(added) == 5:
+            redis_server.connected = False
+        return product
+
+    monkeypatch.setattr(CatalogStore, "create_product", create_then_redis_goes)
+    assert main() == 1
+    redis_server.connected = True
+    assert [product["id"] for product in all_products(client)] == sorted(added)
+    assert client.get(f"{PRODUCTS}/{added[-1]}").status_code == 200
+    assert main() == 0
+    assert len(all_products(client)) == len(SEED["products"])
 
 
 def test_main_reports_success_on_one_line(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:

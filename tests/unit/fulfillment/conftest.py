@@ -1,5 +1,6 @@
 """Fixtures of fulfillment's unit tests: Redis is fakeredis (streams and consumer groups
-included); orders is the HTTP stand-in of the integration tests, served in-process.
+included); DynamoDB, where charges and shipments are recorded, is moto's in-memory mock;
+orders is the HTTP stand-in of the integration tests, served in-process.
 
 Workers are driven turn by turn (`Worker.poll`, `Worker.handle`) with tiny block and claim
 times; a test that needs the loop itself runs `Worker.run` in a thread and stops it.
@@ -7,6 +8,7 @@ times; a test that needs the loop itself runs `Worker.run` in a thread and stops
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,13 +20,22 @@ import redis
 from redis.typing import EncodableT, FieldT
 from tests.integration.test_fulfillment import ORDERS_TOKEN, OrdersStandIn, order_placed
 
+from emporium.dynamodb import DynamoDBSettings, dynamodb_client, from_item
 from emporium.outbound import OutboundSettings, ServiceClient
 from fulfillment.steps import Fulfillment, OrdersClient
+from fulfillment.store import FulfillmentStore, Kind
 from fulfillment.worker import Worker
 
 STREAM = "test:orders:events"
 DEAD_LETTERS = f"{STREAM}:dead"
 GROUP = "fulfillment"
+TABLE = "test-fulfillment"
+DYNAMODB = DynamoDBSettings(
+    region="us-east-1", endpoint_url=None, connect_timeout=1.0, read_timeout=2.0, max_attempts=1
+)
+# One client for every test: making one loads botocore's model, and moto's mock intercepts
+# the calls of a client whenever it was made. Made first inside a test's mock (its credentials).
+shared_dynamodb_client = functools.cache(lambda: dynamodb_client(DYNAMODB))
 
 # No retries and no pauses: each status call is one HTTP request, and failures show at once.
 OUTBOUND = OutboundSettings(
@@ -45,6 +56,7 @@ class Rig:
     server: fakeredis.FakeServer
     client: redis.Redis
     orders: OrdersStandIn
+    store: FulfillmentStore
     fulfillment: Fulfillment
 
     def worker(self, **overrides: Any) -> Worker:
@@ -89,6 +101,20 @@ class Rig:
         entries: Any = self.client.xrange(DEAD_LETTERS)
         return [fields for _, fields in entries]
 
+    def records(self, kind: Kind) -> dict[str, dict[str, Any]]:
+        return records(self.store, kind)
+
+
+def records(store: FulfillmentStore, kind: Kind) -> dict[str, dict[str, Any]]:
+    """Every record of `kind` in the table, by order id."""
+    found: dict[str, dict[str, Any]] = {}
+    for page in store.client().get_paginator("scan").paginate(TableName=store.table):
+        for item in page["Items"]:
+            record = from_item(item)
+            if record["pk"].startswith(f"{kind}#"):
+                found[record["orderId"]] = record
+    return found
+
 
 @pytest.fixture
 def redis_server() -> fakeredis.FakeServer:
@@ -113,8 +139,16 @@ def orders_client(orders: OrdersStandIn) -> OrdersClient:
 
 
 @pytest.fixture
-def fulfillment(client: redis.Redis, orders_client: OrdersClient) -> Fulfillment:
-    return Fulfillment(client, orders_client, clock=lambda: "2025-06-01T12:00:00.000Z")
+def store(aws: None) -> FulfillmentStore:
+    """Fulfillment's table, empty, in moto's in-memory DynamoDB."""
+    store = FulfillmentStore(shared_dynamodb_client, TABLE)
+    store.create_table()
+    return store
+
+
+@pytest.fixture
+def fulfillment(store: FulfillmentStore, orders_client: OrdersClient) -> Fulfillment:
+    return Fulfillment(store, orders_client, clock=lambda: "2025-06-01T12:00:00.000Z")
 
 
 @pytest.fixture
@@ -122,6 +156,7 @@ def rig(
     redis_server: fakeredis.FakeServer,
     client: redis.Redis,
     orders: OrdersStandIn,
+    store: FulfillmentStore,
     fulfillment: Fulfillment,
 ) -> Rig:
-    return Rig(redis_server, client, orders, fulfillment)
+    return Rig(redis_server, client, orders, store, fulfillment)

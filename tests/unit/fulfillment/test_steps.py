@@ -1,44 +1,41 @@
-"""The business steps: charge and ship exactly once, and how orders' answers are read."""
+"""The business steps: charge and ship exactly once (recorded in DynamoDB), and how orders'
+answers are read."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-import redis
 from tests.integration.test_fulfillment import OrdersStandIn, order_placed
 from tests.unit.conftest import Counter
-from tests.unit.fulfillment.conftest import OUTBOUND
+from tests.unit.fulfillment.conftest import OUTBOUND, records, shared_dynamodb_client
 
 from devstack.processes import free_port
 from emporium.outbound import ServiceClient
 from fulfillment.events import OrderPlaced, parse_event
 from fulfillment.steps import (
-    PAYMENTS_KEY,
-    SHIPMENTS_KEY,
     Fulfillment,
     OrdersClient,
     RetryLaterError,
     StepRefusedError,
 )
+from fulfillment.store import FulfillmentStore, Kind
 
 
 def event(order_id: str, last4: str = "4242") -> OrderPlaced:
     return parse_event({b"event": order_placed(order_id, last4).encode()})
 
 
-def record(client: redis.Redis, key: str, order_id: str) -> dict[str, Any]:
-    value: Any = client.hget(key, order_id)
-    assert value is not None, f"nothing recorded in {key} for {order_id}"
-    document: dict[str, Any] = json.loads(value)
-    return document
+def record(store: FulfillmentStore, kind: Kind, order_id: str) -> dict[str, Any]:
+    found = store.get(kind, order_id)
+    assert found is not None, f"no {kind} recorded for {order_id}"
+    return found
 
 
 def test_an_approved_order_is_charged_marked_paid_and_shipped(
     fulfillment: Fulfillment,
-    client: redis.Redis,
+    store: FulfillmentStore,
     orders: OrdersStandIn,
     counter: Callable[..., Counter],
 ) -> None:
@@ -50,18 +47,18 @@ def test_an_approved_order_is_charged_marked_paid_and_shipped(
 
     fulfillment(event("ord-1"))
 
-    payment = record(client, PAYMENTS_KEY, "ord-1")
+    payment = record(store, "payment", "ord-1")
     assert payment["decision"] == "approved"
     assert (payment["amount"], payment["currency"]) == (4299, "USD")
     assert payment["chargeId"].startswith("ch_")
-    assert record(client, SHIPMENTS_KEY, "ord-1")["trackingNumber"].startswith("EMP")
+    assert record(store, "shipment", "ord-1")["trackingNumber"].startswith("EMP")
     assert orders.applied == [("ord-1", "PAID"), ("ord-1", "SHIPPED")]
     assert (charges.delta, shipments.delta) == (1, 1)
 
 
 def test_a_card_ending_in_0000_is_declined_and_nothing_ships(
     fulfillment: Fulfillment,
-    client: redis.Redis,
+    store: FulfillmentStore,
     orders: OrdersStandIn,
     counter: Callable[..., Counter],
 ) -> None:
@@ -70,26 +67,26 @@ def test_a_card_ending_in_0000_is_declined_and_nothing_ships(
 
     fulfillment(event("ord-2", last4="0000"))
 
-    assert record(client, PAYMENTS_KEY, "ord-2")["decision"] == "declined"
-    assert client.hget(SHIPMENTS_KEY, "ord-2") is None
+    assert record(store, "payment", "ord-2")["decision"] == "declined"
+    assert store.get("shipment", "ord-2") is None
     assert orders.applied == [("ord-2", "PAYMENT_DECLINED")]
     assert shipments.delta == 0
 
 
 def test_running_the_steps_again_charges_and_ships_nothing_more(
     fulfillment: Fulfillment,
-    client: redis.Redis,
+    store: FulfillmentStore,
     orders: OrdersStandIn,
     counter: Callable[..., Counter],
 ) -> None:
     charges = counter("fulfillment_effects_total", effect="charge")
     orders.place("ord-3")
     fulfillment(event("ord-3"))
-    first = (record(client, PAYMENTS_KEY, "ord-3"), record(client, SHIPMENTS_KEY, "ord-3"))
+    first = (record(store, "payment", "ord-3"), record(store, "shipment", "ord-3"))
 
     fulfillment(event("ord-3"))
 
-    assert (record(client, PAYMENTS_KEY, "ord-3"), record(client, SHIPMENTS_KEY, "ord-3")) == first
+    assert (record(store, "payment", "ord-3"), record(store, "shipment", "ord-3")) == first
     assert charges.delta == 1
     assert orders.applied == [("ord-3", "PAID"), ("ord-3", "SHIPPED")]
     # The repeated calls were answered harmlessly: PAID with 409 (already SHIPPED), SHIPPED 200.
@@ -97,13 +94,56 @@ def test_running_the_steps_again_charges_and_ships_nothing_more(
 
 
 def test_a_recorded_decision_is_used_even_if_the_card_would_now_decide_otherwise(
-    fulfillment: Fulfillment, client: redis.Redis, orders: OrdersStandIn
+    fulfillment: Fulfillment, store: FulfillmentStore, orders: OrdersStandIn
 ) -> None:
     orders.place("ord-4")
     fulfillment(event("ord-4", last4="0000"))
     fulfillment(event("ord-4", last4="4242"))  # a later event must not charge the order again
-    assert record(client, PAYMENTS_KEY, "ord-4")["decision"] == "declined"
+    assert record(store, "payment", "ord-4")["decision"] == "declined"
     assert orders.applied == [("ord-4", "PAYMENT_DECLINED")]
+
+
+def test_each_record_is_one_item_keyed_by_kind_and_order(
+    fulfillment: Fulfillment, store: FulfillmentStore, orders: OrdersStandIn
+) -> None:
+    orders.place("ord-5")
+    fulfillment(event("ord-5"))
+    items = store.client().scan(TableName=store.table)["Items"]
+    assert sorted(item["pk"]["S"] for item in items) == ["payment#ord-5", "shipment#ord-5"]
+    assert set(records(store, "payment")) == set(records(store, "shipment")) == {"ord-5"}
+
+
+def test_a_charge_recorded_by_another_worker_first_is_read_back_not_made_again(
+    fulfillment: Fulfillment,
+    store: FulfillmentStore,
+    orders: OrdersStandIn,
+    counter: Callable[..., Counter],
+) -> None:
+    charges = counter("fulfillment_effects_total", effect="charge")
+    orders.place("ord-6")
+    elsewhere = {
+        "decision": "approved",
+        "chargeId": "ch_from_the_other_worker",
+        "amount": 4299,
+        "currency": "USD",
+        "time": "2025-06-01T11:59:59.000Z",
+    }
+    assert store.add("payment", "ord-6", elsewhere)
+    assert not store.add("payment", "ord-6", {**elsewhere, "chargeId": "ch_second"})
+
+    assert fulfillment.charge(event("ord-6")).chargeId == "ch_from_the_other_worker"
+    assert record(store, "payment", "ord-6") == {"orderId": "ord-6", **elsewhere}
+    assert charges.delta == 0
+
+
+def test_dynamodb_failing_means_retry_later_and_charges_nothing(
+    orders_client: OrdersClient, orders: OrdersStandIn, aws: None
+) -> None:
+    missing = FulfillmentStore(shared_dynamodb_client, "no-such-table")  # never created
+    orders.place("ord-7")
+    with pytest.raises(RetryLaterError, match="DynamoDB table is unavailable"):
+        Fulfillment(missing, orders_client)(event("ord-7"))
+    assert orders.puts == []
 
 
 @pytest.mark.parametrize(

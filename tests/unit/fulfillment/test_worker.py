@@ -1,4 +1,5 @@
-"""The consumer loop on fakeredis: acknowledge, retry, claim, dead-letter, stop."""
+"""The consumer loop on fakeredis, with its records in moto's DynamoDB: acknowledge, retry, claim,
+dead-letter, stop."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import fakeredis
 import pytest
+from tests.integration.test_fulfillment import order_placed
 from tests.unit.conftest import Counter
 from tests.unit.fulfillment.conftest import GROUP, STREAM, Rig
 
 from fulfillment.events import OrderPlaced, parse_event
-from fulfillment.steps import PAYMENTS_KEY, SHIPMENTS_KEY, Fulfillment, RetryLaterError
+from fulfillment.steps import Fulfillment, RetryLaterError
+from fulfillment.store import FulfillmentStore, Kind
 
 CountEvents = Callable[..., Counter]
 
@@ -61,7 +63,7 @@ def test_the_same_order_twice_is_charged_and_shipped_once(
     rig.worker().poll()
 
     assert (charges.delta, ships.delta) == (1, 1)
-    assert (rig.client.hlen(PAYMENTS_KEY), rig.client.hlen(SHIPMENTS_KEY)) == (1, 1)
+    assert (len(rig.records("payment")), len(rig.records("shipment"))) == (1, 1)
     assert rig.orders.applied == [("twice", "PAID"), ("twice", "SHIPPED")]
     # The second round of status calls is answered harmlessly (409 already SHIPPED, then 200).
     assert [(asked, answer) for _, asked, answer in rig.orders.puts] == [
@@ -73,11 +75,11 @@ def test_the_same_order_twice_is_charged_and_shipped_once(
     assert rig.pending() == []
 
 
-class CrashAfterCharge(fakeredis.FakeRedis):
-    """The Redis of a worker process that dies right after recording the charge."""
+class CrashAfterCharge(FulfillmentStore):
+    """The table, seen by a worker process that dies right after recording the charge."""
 
-    def hsetnx(self, *args: Any, **kwargs: Any) -> Any:
-        super().hsetnx(*args, **kwargs)
+    def add(self, kind: Kind, order_id: str, fields: Any) -> bool:
+        super().add(kind, order_id, fields)
         raise SystemExit("killed between the charge and the status update")
 
 
@@ -85,15 +87,15 @@ def test_a_crash_between_charge_and_status_update_completes_once_on_redelivery(
     rig: Rig, counter: Callable[..., Counter]
 ) -> None:
     rig.publish("crashy")
-    with CrashAfterCharge(server=rig.server) as crashing:
-        doomed = rig.worker(
-            consumer="doomed",
-            claim_idle_ms=60_000,
-            process=Fulfillment(crashing, rig.fulfillment.orders),
-        )
-        with pytest.raises(SystemExit):
-            doomed.poll()
-    assert rig.client.hlen(PAYMENTS_KEY) == 1
+    crashing = CrashAfterCharge(rig.store.client, rig.store.table)
+    doomed = rig.worker(
+        consumer="doomed",
+        claim_idle_ms=60_000,
+        process=Fulfillment(crashing, rig.fulfillment.orders),
+    )
+    with pytest.raises(SystemExit):
+        doomed.poll()
+    assert len(rig.records("payment")) == 1
     assert rig.orders.applied == []
     assert [entry["consumer"] for entry in rig.pending()] == [b"doomed"]
 
@@ -102,10 +104,49 @@ def test_a_crash_between_charge_and_status_update_completes_once_on_redelivery(
     rig.worker(consumer="successor").poll()  # claims it: idle for longer than 0 ms
 
     assert charges.delta == 0  # the recorded decision was used: no second charge
-    assert rig.client.hlen(PAYMENTS_KEY) == 1
+    assert len(rig.records("payment")) == 1
     assert rig.orders.applied == [("crashy", "PAID"), ("crashy", "SHIPPED")]
-    assert rig.client.hlen(SHIPMENTS_KEY) == 1
+    assert len(rig.records("shipment")) == 1
     assert rig.pending() == []
+
+
+def test_an_order_redelivered_after_redis_lost_everything_is_charged_and_shipped_once(
+    rig: Rig, counter: Callable[..., Counter]
+) -> None:
+    charges = counter("fulfillment_effects_total", effect="charge")
+    ships = counter("fulfillment_effects_total", effect="ship")
+    rig.publish("evicted")
+    rig.worker().poll()
+    first = (rig.records("payment"), rig.records("shipment"))
+
+    rig.client.flushall()  # an eviction, or a failover to a replica that had not caught up
+    rig.client.xadd(STREAM, {"event": order_placed("evicted")})  # orders' relay sends it again
+    rig.worker().poll()
+
+    assert (charges.delta, ships.delta) == (1, 1)
+    assert (rig.records("payment"), rig.records("shipment")) == first
+    assert rig.orders.applied == [("evicted", "PAID"), ("evicted", "SHIPPED")]
+    assert rig.pending() == []
+
+
+def test_dynamodb_failing_holds_the_message_without_spending_deliveries(
+    rig: Rig, events: CountEvents, aws: None
+) -> None:
+    deferred = events("deferred")
+    message_id = rig.publish("no-table")
+    stop = threading.Event()
+    stop.set()  # let the message go at the first failure instead of holding it
+    missing = FulfillmentStore(rig.store.client, "no-such-table")
+    worker = rig.worker(stop=stop, process=Fulfillment(missing, rig.fulfillment.orders))
+    worker.ensure_group()
+    [message] = worker.read_new()
+
+    assert worker.handle(message) == "deferred"
+
+    assert [(e["message_id"], e["times_delivered"]) for e in rig.pending()] == [(message_id, 1)]
+    assert rig.dead_letters() == []
+    assert rig.orders.puts == []
+    assert deferred.delta == 1
 
 
 def test_a_409_showing_the_order_already_shipped_counts_as_done(
@@ -226,6 +267,20 @@ def test_a_malformed_message_goes_straight_to_the_dead_letter_stream(
     assert (moved.delta, malformed.delta) == (1, 1)
 
 
+def test_the_dead_letter_stream_is_capped_keeping_the_newest_letters(rig: Rig) -> None:
+    # Redis trims `MAXLEN ~` by whole nodes of the stream: small nodes make a small cap visible.
+    rig.client.config_set("stream-node-max-entries", 5)
+    worker = rig.worker(dead_letter_max_length=10)
+    published = [rig.publish(f"bad-{n}", event="{not json") for n in range(40)]
+    for _ in range(4):
+        worker.poll()  # 10 messages a turn, each dead-lettered at once
+
+    assert rig.pending() == []
+    letters = rig.dead_letters()
+    assert 10 <= len(letters) < 15  # about the cap, never below it
+    assert [letter[b"originalId"] for letter in letters] == published[-len(letters) :]
+
+
 def test_a_message_delivered_too_often_is_dead_lettered_unprocessed(
     rig: Rig, counter: Callable[..., Counter]
 ) -> None:
@@ -243,7 +298,7 @@ def test_a_message_delivered_too_often_is_dead_lettered_unprocessed(
     assert letter[b"deliveries"] == b"4"
     assert b"more than the 3 FULFILLMENT_MAX_DELIVERIES allows" in letter[b"error"]
     assert rig.orders.puts == []
-    assert rig.client.hlen(PAYMENTS_KEY) == 0
+    assert rig.records("payment") == {}
     assert rig.pending() == []
     assert moved.delta == 1
 
