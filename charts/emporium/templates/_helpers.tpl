@@ -382,3 +382,37 @@ and the shutdown delay, so gunicorn, not the kubelet, ends the pod. */}}
 {{- define "emporium.terminationGracePeriod" -}}
 {{- add .Values.settings.gracefulTimeoutSeconds .Values.settings.shutdownDelaySeconds 5 }}
 {{- end }}
+
+{{/*
+The DynamoDB tables, as each service creates them where DYNAMODB_CREATE_TABLES is on (its
+store.py, create_table): on-demand, string keys, the partition key, each global secondary index
+as (partition, sort) projecting everything, and the TTL attribute.
+tests/unit/chart/test_aws.py compares the two.
+*/}}
+{{- define "emporium.tables" -}}
+catalog:
+  key: pk
+  indexes:
+    byCategory: [category, id]
+    byKind: [kind, id]
+cart:
+  key: id
+  indexes: {}
+  ttl: expiresAt
+orders:
+  key: pk
+  indexes:
+    byEmail: [email, createdKey]
+    outbox: [outbox, id]
+{{- end }}
+
+{{/* A route's API Gateway route keys: "/api/catalog/" -> "ANY /api/catalog" and
+"ANY /api/catalog/{proxy+}" (Prefix matching, as the edge and the Ingress do); "/" -> "$default". */}}
+{{- define "emporium.routeKeys" -}}
+{{- if eq .prefix "/" }}
+{{- toJson (list "$default") }}
+{{- else }}
+{{- $path := trimSuffix "/" .prefix }}
+{{- toJson (list (printf "ANY %s" $path) (printf "ANY %s/{proxy+}" $path)) }}
+{{- end }}
+{{- end }}

@@ -33,11 +33,31 @@ SECRET_VALUES = {
 }
 SECRETS = [f"--set-string=secrets.{name}.value={value}" for name, value in SECRET_VALUES.items()]
 REDIS_URL = "rediss://master.emporium.abc123.euw1.cache.amazonaws.com:6379/0"
+SUBNETS = "{subnet-0a1b2c3d,subnet-0e1f2a3b}"
+LISTENER = (
+    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/k8s-emporium-0a1b2c3d4e"
+    "/50dc6c495c0c9188/f2f7dc8efc522ab2"
+)
+ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEfGhI"
+EKS = [
+    "-f",
+    str(CHART / "values-eks.yaml"),
+    f"--set=redis.url={REDIS_URL}",
+    f"--set=aws.elasticache.subnetIds={SUBNETS}",
+    "--set=aws.elasticache.securityGroupIds={sg-0a1b2c3d}",
+]
 
 # The release's setups that the checks run on: each values file, and --set combinations.
 SETUPS: dict[str, list[str]] = {
     "kind": ["-f", str(CHART / "values-kind.yaml"), *SECRETS],
-    "eks": ["-f", str(CHART / "values-eks.yaml"), f"--set=redis.url={REDIS_URL}"],
+    "eks": EKS,
+    "eks-with-api-gateway": [
+        *EKS,
+        f"--set=aws.apiGateway.albListenerArn={LISTENER}",
+        f"--set=aws.apiGateway.subnetIds={SUBNETS}",
+        "--set=aws.apiGateway.accessLogArn=arn:aws:logs:eu-west-1:123456789012:log-group:api",
+        f"--set=orders.oidc.issuer={ISSUER},orders.oidc.audience=3n4b5urk1ft4fl3mg5e62d9ado",
+    ],
     "defaults": ["--set=secrets.create=true", *SECRETS, f"--set=redis.url={REDIS_URL}"],
     "kind-autoscaled-with-ingress-and-monitoring": [
         "-f",
@@ -52,9 +72,7 @@ SETUPS: dict[str, list[str]] = {
         "--set=settings.otlpEndpoint=http://otel-collector.observability:4318",
     ],
     "eks-without-network-policies-long-name": [
-        "-f",
-        str(CHART / "values-eks.yaml"),
-        f"--set=redis.url={REDIS_URL}",
+        *EKS,
         "--set=networkPolicy.enabled=false,seed.enabled=false",
         "--set=fullnameOverride="
         + "a-release-name-that-is-far-too-long-for-kubernetes-object-names",

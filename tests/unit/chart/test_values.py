@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.unit.chart.conftest import CHART, ROOT, SECRETS, SETUPS, template, template_error
+from tests.unit.chart.conftest import (
+    CHART,
+    ROOT,
+    SECRETS,
+    SETUPS,
+    SUBNETS,
+    template,
+    template_error,
+)
 
 VALUES_TABLE = ROOT / "tests" / "unit" / "chart" / "values_table.py"
 
@@ -63,7 +71,7 @@ def test_an_existing_secret_needs_no_value_and_no_secret_is_made(helm: Path) -> 
 
 
 def test_without_redis_or_local_stand_ins_the_install_asks_for_redis_url(helm: Path) -> None:
-    message = template_error(helm, "-f", str(CHART / "values-eks.yaml"))
+    message = template_error(helm, *SETUPS["eks"], "--set=redis.url=")
     assert "redis.url is required without local.enabled" in message
 
 
@@ -145,7 +153,11 @@ def test_the_schema_describes_exactly_the_keys_of_values_yaml() -> None:
 def test_every_values_file_is_valid(helm: Path) -> None:
     for path in CHART.glob("values-*.yaml"):
         # -f loads the file; a key the schema does not know fails here.
-        args = [*SECRETS, "--set=redis.url=redis://r:6379/0"]
+        args = [
+            *SECRETS,
+            "--set=redis.url=rediss://r:6379/0",
+            f"--set=aws.elasticache.subnetIds={SUBNETS}",
+        ]
         template(helm, "-f", str(path), *args)
 
 
