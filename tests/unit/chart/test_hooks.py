@@ -38,6 +38,7 @@ def test_helm_test_pods_check_every_service_and_shop_through_the_edge(helm: Path
     for pod in (ready, journey):
         assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
         assert pod["spec"]["restartPolicy"] == "Never"
+        assert "serviceAccountName" not in pod["spec"]  # none with an IAM role
         assert pod["spec"]["containers"][0]["command"][:3] == ["python", "-c", script]
     services = ("catalog", "cart", "orders", "fulfillment", "ui", "edge")
     assert ready["spec"]["containers"][0]["command"][3:] == [
