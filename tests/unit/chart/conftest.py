@@ -2,8 +2,9 @@
 PyYAML.
 
 helm is the one `charts/build-helm` builds into the cache (its pinned version), or
-$EMPORIUM_HELM. Without it the tests that need it skip and say how to build it; under CI
-(`CI` set) they fail instead.
+$EMPORIUM_HELM; the Kubernetes API's OpenAPI documents are the ones
+`charts/fetch-kubernetes-openapi` puts there. Without them the tests that need them skip and
+say how to make them; under CI (`CI` set) they fail instead.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import yaml
@@ -22,6 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "charts" / "emporium"
 BUILD_HELM = ROOT / "charts" / "build-helm"
+FETCH_OPENAPI = ROOT / "charts" / "fetch-kubernetes-openapi"
 RELEASE, NAMESPACE = "shop", "store"
 
 # Every secret given at install, as values-kind.yaml's header shows.
@@ -80,31 +82,54 @@ SETUPS: dict[str, list[str]] = {
 }
 
 
-def pinned_helm_version() -> str:
-    """The version charts/build-helm builds by default: one place says it."""
-    match = re.search(r"HELM_VERSION=\$\{HELM_VERSION:-(v[0-9.]+)\}", BUILD_HELM.read_text())
-    assert match, "charts/build-helm no longer names its default HELM_VERSION"
+def pinned(script: Path, variable: str) -> str:
+    """The version a script of charts/ uses by default: one place says it."""
+    match = re.search(rf"{variable}=\$\{{{variable}:-(v[0-9.]+)\}}", script.read_text())
+    assert match, f"{script.name} no longer names its default {variable}"
     return match[1]
 
 
-def helm_path() -> Path:
-    if os.environ.get("EMPORIUM_HELM"):
-        return Path(os.environ["EMPORIUM_HELM"])
+def tools_dir() -> Path:
+    """Where charts/build-helm and charts/fetch-kubernetes-openapi put what they make."""
     cache = os.environ.get("EMPORIUM_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "emporium"
     )
-    return Path(cache) / "tools" / f"helm-{pinned_helm_version()}" / "helm"
+    return Path(cache) / "tools"
+
+
+def unavailable(message: str) -> NoReturn:
+    """A tool the test needs is missing: skip on a laptop, fail under CI."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run every test: {message}")
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
 def helm() -> Path:
-    path = helm_path()
+    path = Path(
+        os.environ.get("EMPORIUM_HELM")
+        or tools_dir() / f"helm-{pinned(BUILD_HELM, 'HELM_VERSION')}" / "helm"
+    )
     if not os.access(path, os.X_OK):
-        message = f"helm is not at {path}: build it with charts/build-helm (needs Go)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run every test: {message}")
-        pytest.skip(message)
+        unavailable(f"helm is not at {path}: build it with charts/build-helm (needs Go)")
     return path
+
+
+def strict(schema: Any) -> Any:
+    """An OpenAPI schema with unknown fields refused wherever it lists an object's fields, as
+    `kubectl apply --validate=strict` does (the API server would drop them silently)."""
+    if isinstance(schema, dict):
+        schema = {key: strict(value) for key, value in schema.items()}
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [strict(item) for item in schema]
+    return schema
 
 
 @dataclass(frozen=True)

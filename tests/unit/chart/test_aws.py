@@ -21,8 +21,10 @@ from tests.unit.chart.conftest import (
     SETUPS,
     Release,
     name,
+    strict,
     template,
     template_error,
+    unavailable,
 )
 
 from cart.store import CartStore
@@ -39,32 +41,12 @@ def crds_dir() -> Path:
     return Path(os.environ.get("EMPORIUM_CRDS_DIR") or ROOT.parent / "shared" / "crds")
 
 
-def strict(schema: Any) -> Any:
-    """The CRD's schema with unknown fields refused, as `kubectl apply --validate=strict` does
-    (the API server would prune them silently)."""
-    if isinstance(schema, dict):
-        schema = {key: strict(value) for key, value in schema.items()}
-        if (
-            "properties" in schema
-            and "additionalProperties" not in schema
-            and not schema.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            schema["additionalProperties"] = False
-        return schema
-    if isinstance(schema, list):
-        return [strict(item) for item in schema]
-    return schema
-
-
 @pytest.fixture(scope="module")
 def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> the strict schema of that version of the CRD."""
     folder = crds_dir()
     if not folder.is_dir():
-        message = f"the CRDs are not at {folder} (set EMPORIUM_CRDS_DIR)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run every test: {message}")
-        pytest.skip(message)
+        unavailable(f"the CRDs are not at {folder} (set EMPORIUM_CRDS_DIR)")
     schemas = {}
     for path in folder.glob("*/*.yaml"):
         for crd in yaml.safe_load_all(path.read_text()):
