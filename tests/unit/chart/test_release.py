@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from tests.unit.chart.conftest import (
     CHART,
+    NAMESPACE,
     SECRET_VALUES,
     SETUPS,
     Release,
@@ -190,6 +191,12 @@ def test_disruption_budgets_only_where_there_is_more_than_one_pod(release: Relea
         else:
             pods = deployment["spec"]["replicas"]
         assert (deployment_name in budgets) == (pods > 1), deployment_name
+
+
+def test_every_object_names_the_releases_namespace(release: Release) -> None:
+    # `helm template | kubectl apply` and policy scanners see where each object goes.
+    for o in release.objects:
+        assert o["metadata"]["namespace"] == NAMESPACE, f"{o['kind']}/{o['metadata']['name']}"
 
 
 def test_names_are_valid_and_unique(release: Release) -> None:
