@@ -17,8 +17,9 @@ from emporium.config import Env, RedisSettings, ServiceSettings
 from emporium.dynamodb import TABLE_NAME, DynamoDBSettings, dynamodb_client
 from emporium.outbound import OutboundSettings, ServiceClient
 from emporium.redis import redis_client
+from orders.checkout import Orders, relay_unpublished
 from orders.events import EventPublisher
-from orders.routes import Orders, blueprints, relay_unpublished
+from orders.routes import blueprints
 from orders.store import OrdersStore
 
 

@@ -1,0 +1,132 @@
+"""Fixtures of the orders unit tests: the service on the Flask test client with moto's DynamoDB,
+fakeredis, and stand-ins for the cart and catalog services (their real selves are in the
+integration tests)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import fakeredis
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from moto import mock_aws
+
+import orders.app
+from emporium.outbound import DependencyUnavailableError, Reply
+
+TOKEN = "internal-token-for-tests"
+STREAM = "emporium:orders:events"
+PRICES = {"mug": 1200, "kettle": 4500}
+
+
+class FakeCatalog:
+    def __init__(self) -> None:
+        self.prices = dict(PRICES)
+
+    def get(self, path: str, params: Any = None) -> Reply:
+        product_id = path.rsplit("/", 1)[1]
+        if product_id not in self.prices:
+            return Reply(404, {}, b"{}")
+        body = {
+            "id": product_id,
+            "name": product_id.title(),
+            "price": {"amount": self.prices[product_id], "currency": "USD"},
+        }
+        return Reply(200, {}, json.dumps(body).encode())
+
+
+class FakeCart:
+    def __init__(self) -> None:
+        self.carts: dict[str, list[dict[str, Any]]] = {}
+        self.down = False
+
+    def get(self, path: str, params: Any = None) -> Reply:
+        if self.down:
+            raise DependencyUnavailableError("cart", 1)
+        cart_id = path.rsplit("/", 1)[1]
+        if cart_id not in self.carts:
+            return Reply(404, {}, b"{}")
+        return Reply(200, {}, json.dumps({"id": cart_id, "items": self.carts[cart_id]}).encode())
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Reply:
+        assert method == "DELETE"
+        self.carts.pop(path.rsplit("/", 1)[1], None)
+        return Reply(204, {}, b"")
+
+
+@dataclasses.dataclass
+class Store:
+    app: Flask
+    client: FlaskClient
+    cart: FakeCart
+    catalog: FakeCatalog
+    redis: fakeredis.FakeRedis
+    server: fakeredis.FakeServer
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(fields[b"event"]) for _, fields in self.redis.xrange(STREAM)]
+
+    def checkout(self, key: str = "key-00000001", **changes: Any) -> Any:
+        return self.client.post(
+            "/api/orders/orders", json=checkout_body(**changes), headers={"Idempotency-Key": key}
+        )
+
+
+def checkout_body(**changes: Any) -> dict[str, Any]:
+    body = {
+        "cartId": "crt-1",
+        "customer": {
+            "email": "ada@example.com",
+            "name": "Ada Lovelace",
+            "address": {
+                "line1": "1 Analytical St",
+                "city": "London",
+                "postalCode": "N1 9GU",
+                "country": "GB",
+            },
+        },
+        "payment": {"card": "4242424242424242"},
+    }
+    return {**body, **changes}
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    server = fakeredis.FakeServer()
+    monkeypatch.setattr(
+        orders.app, "redis_client", lambda *a, **k: fakeredis.FakeRedis(server=server)
+    )
+    environ = {
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "DYNAMODB_CREATE_TABLES": "true",
+        "ORDERS_CART_URL": "http://cart.invalid",
+        "ORDERS_CATALOG_URL": "http://catalog.invalid",
+        "ORDERS_INTERNAL_TOKEN": TOKEN,
+    }
+    with mock_aws():
+        app = orders.app.create_app(environ)
+        cart, catalog = FakeCart(), FakeCatalog()
+        app.extensions["orders"] = dataclasses.replace(
+            app.extensions["orders"], cart=cart, catalog=catalog
+        )
+        cart.carts["crt-1"] = [
+            {"productId": "mug", "name": "Mug", "quantity": 2, "unitPrice": {"amount": 999}},
+            {"productId": "kettle", "name": "Kettle", "quantity": 1},
+        ]
+        yield Store(
+            app, app.test_client(), cart, catalog, fakeredis.FakeRedis(server=server), server
+        )
+
+
+def set_status(store: Store, order_id: str, status: str, token: str = TOKEN) -> Any:
+    return store.client.put(
+        f"/internal/orders/{order_id}/status",
+        json={"status": status},
+        headers={"Authorization": f"Bearer {token}"},
+    )
