@@ -101,6 +101,8 @@ def service_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
         "ORDERS_CART_URL": ports.url("cart"),
         "ORDERS_CATALOG_URL": ports.url("catalog"),
         "ORDERS_INTERNAL_TOKEN": LOCAL_INTERNAL_TOKEN,
+        "ORDERS_OIDC_ISSUER": base.get("ORDERS_OIDC_ISSUER") or "http://127.0.0.1:8086",
+        "ORDERS_OIDC_AUDIENCE": base.get("ORDERS_OIDC_AUDIENCE") or "emporium-ui",
         "FULFILLMENT_ORDERS_URL": ports.url("orders"),
         "FULFILLMENT_ORDERS_TOKEN": LOCAL_INTERNAL_TOKEN,
         **{

@@ -15,6 +15,7 @@ from emporium.app import create_service_app, health
 from emporium.background import PeriodicTask, PerProcess
 from emporium.config import Env, RedisSettings, ServiceSettings
 from emporium.dynamodb import TABLE_NAME, DynamoDBSettings, dynamodb_client
+from emporium.oidc import IdTokenVerifier, OidcSettings
 from emporium.outbound import OutboundSettings, ServiceClient
 from emporium.redis import redis_client
 from orders.checkout import Orders, relay_unpublished
@@ -31,6 +32,7 @@ class OrdersSettings:
     internal_token: str
     events_stream: str
     relay_interval: float
+    oidc: OidcSettings
     service: ServiceSettings
     dynamodb: DynamoDBSettings
     redis: RedisSettings
@@ -47,6 +49,7 @@ class OrdersSettings:
             internal_token=own.secret("INTERNAL_TOKEN"),
             events_stream=own.text("EVENTS_STREAM", "emporium:orders:events"),
             relay_interval=own.number("RELAY_INTERVAL_SECONDS", 5.0, min=0.1),
+            oidc=OidcSettings.from_env(own),  # ORDERS_OIDC_ISSUER, _AUDIENCE, _JWKS_URL
             service=ServiceSettings.from_env(shared),
             dynamodb=DynamoDBSettings.from_env(shared),
             redis=RedisSettings.from_env(shared),
@@ -71,6 +74,10 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
         events=EventPublisher(redis, settings.events_stream),
     )
     app.extensions["orders"] = orders
+    # A customer's own orders are listed by the email of their verified ID token.
+    app.extensions["orders.id_tokens"] = IdTokenVerifier(
+        settings.oidc, timeout=settings.outbound.read_timeout
+    )
 
     # Publishes the events that a failure kept in the outbox; started in each worker.
     relay = PeriodicTask("outbox-relay", settings.relay_interval, lambda: relay_unpublished(orders))

@@ -84,9 +84,14 @@ class OrderPage(BaseModel):
 
 
 class ListOrdersQuery(BaseModel):
-    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=512)
+    """Whose orders comes from the ID token alone: naming an email is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100, description="Page size, 1 to 100")
+    cursor: str | None = Field(
+        default=None, max_length=512, description="The `nextCursor` of the previous page"
+    )
 
 
 class StatusUpdate(BaseModel):

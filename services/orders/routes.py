@@ -11,6 +11,7 @@ import re
 from flask import Blueprint, Response, current_app, request
 
 from emporium.api import Api, json_response
+from emporium.oidc import IdTokenVerifier
 from emporium.pagination import decode_cursor, encode_cursor
 from emporium.problems import Problem
 from orders import checkout
@@ -33,7 +34,11 @@ api = Api(
     prefix="/api/orders",
     title="Emporium orders",
     version="1.0.0",
-    description="Checkout and orders. A checkout needs an Idempotency-Key header.",
+    description=(
+        "Checkout and orders. A checkout needs an Idempotency-Key header; listing a customer's"
+        " orders needs their OpenID Connect ID token (Authorization: Bearer <token>); an order"
+        " is readable by its id alone."
+    ),
 )
 internal = Api(
     "orders_internal",
@@ -51,6 +56,12 @@ _POSITION = re.compile(r"[0-9T:.Z-]{10,40}#" + ORDER_ID)  # createdAt#id, see st
 def _orders() -> Orders:
     orders: Orders = current_app.extensions["orders"]
     return orders
+
+
+def _customer_email() -> str:
+    """The signed-in customer's email, from the request's ID token (401 or 503 otherwise)."""
+    verifier: IdTokenVerifier = current_app.extensions["orders.id_tokens"]
+    return verifier.identity().email
 
 
 def _order_response(order: Order, status: int = 200, **headers: str) -> Response:
@@ -92,16 +103,17 @@ def get_order(order_id: str) -> Response:
 
 @api.get(
     "/orders",
-    summary="A customer's orders, newest first",
+    summary="The signed-in customer's orders, newest first (Authorization: Bearer <ID token>)",
     query=ListOrdersQuery,
     response=OrderPage,
-    errors=(400,),
+    errors=(400, 401, 503),
 )
 def list_orders(query: ListOrdersQuery) -> Response:
-    after = decode_cursor(query.cursor, query.email, _POSITION) if query.cursor else None
-    items, last = _orders().store.orders_of(query.email, query.limit, after)
-    page = OrderPage(items=items, nextCursor=encode_cursor(last, query.email) if last else None)
-    return json_response(page)
+    email = _customer_email()
+    after = decode_cursor(query.cursor, email.lower(), _POSITION) if query.cursor else None
+    items, last = _orders().store.orders_of(email, query.limit, after)
+    next_cursor = encode_cursor(last, email.lower()) if last else None
+    return json_response(OrderPage(items=items, nextCursor=next_cursor))
 
 
 @internal.put(

@@ -5,6 +5,7 @@ One table (`pk` = `order#<id>`) holds the orders:
   only if that id is new, with a hash of the checkout request: a retried checkout finds the
   order instead of making a second one, with one conditional write and no transaction;
 - GSI `byEmail` (`email`, `createdKey` = `<createdAt>#<id>`): a customer's orders, newest first;
+  `email` is the customer's lowercased, so an address matches whatever its case;
 - GSI `outbox` (`outbox`, `id`): sparse; an order is in it until its OrderPlaced event has
   been published, so a relay can publish what a failure left behind.
 Only this service writes this table. Status changes are conditional on the current status.
@@ -85,7 +86,7 @@ class OrdersStore:
             "pk": f"order#{order.id}",
             **order.model_dump(),
             "requestHash": request_hash,
-            "email": order.customer.email,
+            "email": order.customer.email.lower(),
             "createdKey": f"{order.createdAt}#{order.id}",
             "outbox": "pending",
         }
@@ -125,6 +126,7 @@ class OrdersStore:
         self, email: str, limit: int, after: str | None
     ) -> tuple[list[Order], str | None]:
         """A page of the customer's orders, newest first, and the key to continue after."""
+        email = email.lower()
         query: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": BY_EMAIL,

@@ -12,11 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 from tests.integration.conftest import Store
+from tests.oidc_issuer import LocalIssuer
 
 pytestmark = pytest.mark.integration
 
 
-def test_a_shopper_browses_fills_a_cart_checks_out_and_the_order_ships(store: Store) -> None:
+def test_a_shopper_browses_fills_a_cart_checks_out_and_the_order_ships(
+    store: Store, issuer: LocalIssuer
+) -> None:
     assert store.call("GET", "/").status_code == 200  # the UI, through the same edge
     categories = store.call("GET", "/api/catalog/categories").json()["items"]
     kitchen = store.call("GET", f"/api/catalog/products?category={categories[0]['id']}&limit=2")
@@ -45,8 +48,10 @@ def test_a_shopper_browses_fills_a_cart_checks_out_and_the_order_ships(store: St
     replay = store.checkout(cart_id, key=key)  # the same checkout, sent again
     assert replay.status_code == 201
     assert replay.json()["id"] == order["id"]
-    mine = store.call("GET", "/api/orders/orders?email=ada@example.com&limit=100").json()["items"]
+    signed_in = {"Authorization": f"Bearer {issuer.token('ada@example.com')}"}
+    mine = store.call("GET", "/api/orders/orders?limit=100", headers=signed_in).json()["items"]
     assert [o["id"] for o in mine].count(order["id"]) == 1
+    assert store.call("GET", "/api/orders/orders?limit=100").status_code == 401
 
 
 def test_a_card_ending_0000_is_declined(store: Store) -> None:

@@ -1,6 +1,6 @@
 """Fixtures of the orders unit tests: the service on the Flask test client with moto's DynamoDB,
-fakeredis, and stand-ins for the cart and catalog services (their real selves are in the
-integration tests)."""
+fakeredis, stand-ins for the cart and catalog services (their real selves are in the
+integration tests), and a loopback OpenID Connect issuer whose ID tokens list orders."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from moto import mock_aws
+from tests.oidc_issuer import AUDIENCE, LocalIssuer
 
 import orders.app
 from emporium.outbound import DependencyUnavailableError, Reply
@@ -66,6 +67,7 @@ class Store:
     catalog: FakeCatalog
     redis: fakeredis.FakeRedis
     server: fakeredis.FakeServer
+    issuer: LocalIssuer
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(fields[b"event"]) for _, fields in self.redis.xrange(STREAM)]
@@ -73,6 +75,14 @@ class Store:
     def checkout(self, key: str = "key-00000001", **changes: Any) -> Any:
         return self.client.post(
             "/api/orders/orders", json=checkout_body(**changes), headers={"Idempotency-Key": key}
+        )
+
+    def mine(self, customer: str = "ada@example.com", **params: Any) -> Any:
+        """GET the orders of the customer whose email is `customer`, with their ID token."""
+        return self.client.get(
+            "/api/orders/orders",
+            query_string=params,
+            headers={"Authorization": f"Bearer {self.issuer.token(customer)}"},
         )
 
 
@@ -94,13 +104,14 @@ def checkout_body(**changes: Any) -> dict[str, Any]:
     return {**body, **changes}
 
 
-@pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
-    server = fakeredis.FakeServer()
-    monkeypatch.setattr(
-        orders.app, "redis_client", lambda *a, **k: fakeredis.FakeRedis(server=server)
-    )
-    environ = {
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[LocalIssuer]:
+    with LocalIssuer() as running:
+        yield running
+
+
+def orders_environ(issuer: LocalIssuer) -> dict[str, str]:
+    return {
         "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
@@ -108,9 +119,19 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
         "ORDERS_CART_URL": "http://cart.invalid",
         "ORDERS_CATALOG_URL": "http://catalog.invalid",
         "ORDERS_INTERNAL_TOKEN": TOKEN,
+        "ORDERS_OIDC_ISSUER": issuer.url,
+        "ORDERS_OIDC_AUDIENCE": AUDIENCE,
     }
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch, issuer: LocalIssuer) -> Iterator[Store]:
+    server = fakeredis.FakeServer()
+    monkeypatch.setattr(
+        orders.app, "redis_client", lambda *a, **k: fakeredis.FakeRedis(server=server)
+    )
     with mock_aws():
-        app = orders.app.create_app(environ)
+        app = orders.app.create_app(orders_environ(issuer))
         cart, catalog = FakeCart(), FakeCatalog()
         app.extensions["orders"] = dataclasses.replace(
             app.extensions["orders"], cart=cart, catalog=catalog
@@ -120,7 +141,13 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
             {"productId": "kettle", "name": "Kettle", "quantity": 1},
         ]
         yield Store(
-            app, app.test_client(), cart, catalog, fakeredis.FakeRedis(server=server), server
+            app,
+            app.test_client(),
+            cart,
+            catalog,
+            fakeredis.FakeRedis(server=server),
+            server,
+            issuer,
         )
 
 

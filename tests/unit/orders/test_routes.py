@@ -42,7 +42,7 @@ def test_a_replayed_checkout_returns_the_same_order_and_no_second_event(store: S
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.get_json() == first
     assert len(store.events()) == 1
-    listed = store.client.get("/api/orders/orders?email=ada@example.com").get_json()["items"]
+    listed = store.mine().get_json()["items"]
     assert [order["id"] for order in listed] == [first["id"]]
 
 
@@ -112,7 +112,7 @@ def test_cart_service_down_is_a_503_and_no_order(store: Store) -> None:
     response = store.checkout()
     assert response.status_code == 503
     assert "Retry-After" in response.headers
-    assert store.client.get("/api/orders/orders?email=ada@example.com").get_json()["items"] == []
+    assert store.mine().get_json()["items"] == []
     store.cart.down = False
     assert store.checkout().status_code == 201  # the same key works once the cart is back
 
@@ -135,18 +135,102 @@ def test_orders_of_a_customer_come_newest_first_a_page_at_a_time(store: Store) -
         ids.append(store.checkout(key=f"key-{number:08d}").get_json()["id"])
     seen, cursor = [], None
     while True:
-        url = "/api/orders/orders?email=ada@example.com&limit=2" + (
-            f"&cursor={cursor}" if cursor else ""
-        )
-        page = store.client.get(url).get_json()
+        page = store.mine(limit=2, **({"cursor": cursor} if cursor else {})).get_json()
         seen += [order["id"] for order in page["items"]]
         cursor = page["nextCursor"]
         if cursor is None:
             break
     assert seen == list(reversed(ids))
-    other = store.client.get(f"/api/orders/orders?email=bob@example.com&cursor={cursor or 'eA'}")
+
+
+def test_a_page_cursor_of_another_customer_is_refused(store: Store) -> None:
+    for number in range(3):
+        store.cart.carts["crt-1"] = [{"productId": "mug", "quantity": 1}]
+        store.checkout(key=f"key-{number:08d}")
+    cursor = store.mine(limit=1).get_json()["nextCursor"]
+    assert cursor
+    other = store.mine("bob@example.com", cursor=cursor)
     assert other.status_code == 400
-    assert store.client.get("/api/orders/orders").status_code == 422
+    assert other.get_json()["type"].endswith("/invalid-cursor")
+
+
+def test_a_customer_lists_only_their_own_orders(store: Store) -> None:
+    mine = store.checkout(key="key-ada-0001").get_json()["id"]
+    store.cart.carts["crt-2"] = [{"productId": "mug", "quantity": 1}]
+    bob = checkout_body(cartId="crt-2")
+    bob["customer"] = {**bob["customer"], "email": "bob@example.com"}
+    theirs = store.client.post(
+        "/api/orders/orders", json=bob, headers={"Idempotency-Key": "key-bob-0001"}
+    ).get_json()["id"]
+    assert [order["id"] for order in store.mine().get_json()["items"]] == [mine]
+    assert [order["id"] for order in store.mine("bob@example.com").get_json()["items"]] == [theirs]
+
+
+def test_there_is_no_naming_another_customers_email(store: Store) -> None:
+    store.cart.carts["crt-2"] = [{"productId": "mug", "quantity": 1}]
+    bob = checkout_body(cartId="crt-2")
+    bob["customer"] = {**bob["customer"], "email": "bob@example.com"}
+    store.client.post("/api/orders/orders", json=bob, headers={"Idempotency-Key": "key-bob-0001"})
+    asked = store.mine("ada@example.com", email="bob@example.com")
+    assert asked.status_code == 422
+    assert asked.get_json()["errors"][0]["location"] == "query.email"
+    anonymous = store.client.get("/api/orders/orders?email=bob@example.com")
+    assert anonymous.status_code == 422  # the query is refused before the token is looked at
+    assert "items" not in anonymous.get_json()
+
+
+def test_emails_match_whatever_their_case(store: Store) -> None:
+    body = checkout_body()
+    body["customer"] = {**body["customer"], "email": "Ada.Lovelace@Example.COM"}
+    placed = store.client.post(
+        "/api/orders/orders", json=body, headers={"Idempotency-Key": "key-case-0001"}
+    ).get_json()
+    assert placed["customer"]["email"] == "Ada.Lovelace@Example.COM"  # kept as it was typed
+    listed = store.mine("ada.lovelace@example.com").get_json()["items"]
+    assert [order["id"] for order in listed] == [placed["id"]]
+
+
+def test_listing_without_a_token_is_a_401_challenge(store: Store) -> None:
+    store.checkout()
+    answer = store.client.get("/api/orders/orders")
+    assert answer.status_code == 401
+    assert answer.mimetype == "application/problem+json"
+    assert answer.headers["WWW-Authenticate"] == 'Bearer realm="emporium"'
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": -3600},
+        {"aud": "another-client"},
+        {"iss": "https://another-issuer.example"},
+        {"email_verified": False},
+    ],
+)
+def test_listing_with_a_refused_token_is_a_401(store: Store, claims: dict[str, Any]) -> None:
+    store.checkout()
+    token = store.issuer.token("ada@example.com", **claims)
+    answer = store.client.get("/api/orders/orders", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"] == 'Bearer realm="emporium", error="invalid_token"'
+    assert answer.get_json()["type"].endswith("/invalid-token")
+    assert "items" not in answer.get_json()
+
+
+def test_listing_while_the_issuer_is_out_of_reach_is_a_503(store: Store) -> None:
+    store.issuer.jwks_status = 500
+    try:
+        answer = store.mine()
+    finally:
+        store.issuer.jwks_status = 200
+    assert answer.status_code == 503
+    assert answer.mimetype == "application/problem+json"
+    assert "Retry-After" in answer.headers
+
+
+def test_an_order_stays_readable_by_its_id_without_a_token(store: Store) -> None:
+    order = store.checkout().get_json()
+    assert store.client.get(f"/api/orders/orders/{order['id']}").get_json() == order
 
 
 def test_unknown_order_is_a_404(store: Store) -> None:
@@ -184,3 +268,9 @@ def test_the_openapi_documents_checkout_with_its_idempotency_key(store: Store) -
     checkout = document["paths"]["/api/orders/orders"]["post"]
     assert {"name": "Idempotency-Key", "in": "header"}.items() <= checkout["parameters"][0].items()
     assert "/api/orders/orders/{order_id}" in document["paths"]
+
+
+def test_the_openapi_documents_what_listing_answers(store: Store) -> None:
+    listing = store.client.get("/api/orders/openapi.json").get_json()["paths"]["/api/orders/orders"]
+    assert {"200", "400", "401", "422", "503"} <= set(listing["get"]["responses"])
+    assert [p["name"] for p in listing["get"]["parameters"]] == ["limit", "cursor"]
