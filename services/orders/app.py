@@ -30,6 +30,7 @@ class OrdersSettings:
     cart_url: str
     catalog_url: str
     internal_token: str
+    hmac_key: str
     events_stream: str
     relay_interval: float
     oidc: OidcSettings
@@ -47,6 +48,7 @@ class OrdersSettings:
             cart_url=own.url("CART_URL", schemes=urls),
             catalog_url=own.url("CATALOG_URL", schemes=urls),
             internal_token=own.secret("INTERNAL_TOKEN"),
+            hmac_key=own.secret("HMAC_KEY", min_length=32),
             events_stream=own.text("EVENTS_STREAM", "emporium:orders:events"),
             relay_interval=own.number("RELAY_INTERVAL_SECONDS", 5.0, min=0.1),
             oidc=OidcSettings.from_env(own),  # ORDERS_OIDC_ISSUER, _AUDIENCE, _JWKS_URL
@@ -72,6 +74,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
         cart=ServiceClient("cart", settings.cart_url, settings.outbound),
         catalog=ServiceClient("catalog", settings.catalog_url, settings.outbound),
         events=EventPublisher(redis, settings.events_stream),
+        secret=settings.hmac_key.encode(),
     )
     app.extensions["orders"] = orders
     # A customer's own orders are listed by the email of their verified ID token.

@@ -1,8 +1,10 @@
 """Checkout, the business of orders: a cart becomes an order.
 
-`place_order` reads the cart, prices every line from catalog, writes the order (its id derived
-from the Idempotency-Key, written only if new, with a hash of the request), empties the cart and
-publishes OrderPlaced. `relay_unpublished` publishes the events a failure kept in the outbox.
+`place_order` reads the cart, prices every line from catalog, writes the order (a random id)
+together with its idempotency item (the Idempotency-Key and a fingerprint of the request, both
+hashed with the server's secret, `ORDERS_HMAC_KEY`), empties the cart and publishes OrderPlaced.
+The same key and request again answer with the same order; the same key with another request
+is refused. `relay_unpublished` publishes the events a failure kept in the outbox.
 The routes (`routes.py`) only parse the request, call one of these and render the answer.
 """
 
@@ -10,8 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
+import random
 import re
+import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +27,12 @@ from emporium.outbound import ServiceClient
 from emporium.problems import Problem
 from orders.events import EventPublisher
 from orders.models import Checkout, Money, Order, OrderItem, StatusChange
-from orders.store import OrdersStore, now_iso
+from orders.store import OrdersStore, Written, now_iso
 
 log = logging.getLogger(__name__)
 
 _PRODUCT_PATH = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_WRITE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class Orders:
     cart: ServiceClient
     catalog: ServiceClient
     events: EventPublisher
+    secret: bytes  # ORDERS_HMAC_KEY: keys the hashes of Idempotency-Keys and requests
 
 
 @dataclass(frozen=True)
@@ -48,9 +56,9 @@ class Placed:
 
 def place_order(orders: Orders, key: str, body: Checkout) -> Placed:
     """Place the order of `body`'s cart, once per Idempotency-Key `key`."""
-    order_id = _order_id(key)
-    request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-    replayed = _replay(orders, order_id, request_hash)
+    key_id = _keyed(orders.secret, "idempotency-key", key)
+    fingerprint = _keyed(orders.secret, "checkout-request", _canonical(body))
+    replayed = _replay(orders, key_id, fingerprint)
     if replayed is not None:
         return replayed
 
@@ -65,7 +73,7 @@ def place_order(orders: Orders, key: str, body: Checkout) -> Placed:
 
     created = now_iso()
     order = Order(
-        id=order_id,
+        id="ord-" + secrets.token_hex(16),
         status="PLACED",
         items=items,
         total=Money(amount=sum(item.lineTotal.amount for item in items), currency="USD"),
@@ -74,10 +82,11 @@ def place_order(orders: Orders, key: str, body: Checkout) -> Placed:
         createdAt=created,
         statusHistory=[StatusChange(status="PLACED", at=created)],
     )
-    if not orders.store.create_order(order, request_hash):
+    written = _write(orders, order, key_id, fingerprint)
+    if written is Written.KEY_TAKEN:
         # The same key won a race a moment ago: answer with its order.
-        replayed = _replay(orders, order_id, request_hash)
-        if replayed is None:
+        replayed = _replay(orders, key_id, fingerprint)
+        if replayed is None:  # its items are written together: never
             raise Problem(409, "A checkout with this Idempotency-Key is in progress; retry.")
         return replayed
 
@@ -88,6 +97,21 @@ def place_order(orders: Orders, key: str, body: Checkout) -> Placed:
         )
     publish(orders, order)
     return Placed(order, replayed=False)
+
+
+def _write(orders: Orders, order: Order, key_id: str, fingerprint: str) -> Written:
+    """Write the order, trying again while another transaction holds one of its items."""
+    for attempt in range(_WRITE_ATTEMPTS):
+        written = orders.store.create_order(order, key_id=key_id, fingerprint=fingerprint)
+        if written is not Written.CONFLICT:
+            return written
+        if attempt + 1 < _WRITE_ATTEMPTS:
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not crypto
+    raise Problem(
+        409,
+        "Another checkout of this cart or with this Idempotency-Key is in progress; retry.",
+        type_="checkout-in-progress",
+    )
 
 
 def publish(orders: Orders, order: Order) -> None:
@@ -141,18 +165,25 @@ def _priced_items(orders: Orders, cart: dict[str, Any]) -> list[OrderItem]:
     return items
 
 
-def _order_id(key: str) -> str:
-    """The id of the order a checkout with this Idempotency-Key makes: the same key, the same
-    order. The key cannot be recovered from the id."""
-    return "ord-" + hashlib.sha256(f"checkout:{key}".encode()).hexdigest()[:24]
+def _keyed(secret: bytes, purpose: str, text: str) -> str:
+    """HMAC-SHA256 of `text` under the server's secret, for one `purpose`: nobody without the
+    secret can compute it, so a stored hash gives away neither a key nor a card number."""
+    return hmac.new(secret, f"{purpose}\0{text}".encode(), hashlib.sha256).hexdigest()
 
 
-def _replay(orders: Orders, order_id: str, request_hash: str) -> Placed | None:
+def _canonical(body: Checkout) -> str:
+    """The request as canonical JSON, its card reduced to the last four digits (all we keep)."""
+    request = body.model_dump(mode="json", exclude_none=True)
+    request["payment"] = {"cardLast4": body.payment.card[-4:]}
+    return json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _replay(orders: Orders, key_id: str, fingerprint: str) -> Placed | None:
     """The order an earlier checkout with this key made, or None if there was none."""
-    earlier = orders.store.checkout_of(order_id)
+    earlier = orders.store.checkout_of(key_id)
     if earlier is None:
         return None
-    if not hmac.compare_digest(earlier.request_hash, request_hash):
+    if not hmac.compare_digest(earlier.fingerprint, fingerprint):
         raise Problem(
             422,
             "This Idempotency-Key was used for a different checkout; use a new key.",

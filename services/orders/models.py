@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ORDER_ID = r"ord-[0-9a-f]{24}"
+# 32 hex digits: 128 random bits. 24: the ids made before, derived from Idempotency-Keys.
+ORDER_ID = r"ord-(?:[0-9a-f]{32}|[0-9a-f]{24})"
 CART_ID = r"[A-Za-z0-9_-]{1,64}"
 IDEMPOTENCY_KEY = r"[A-Za-z0-9_.:-]{8,128}"
 

@@ -1,9 +1,13 @@
 """The orders table.
 
-One table (`pk` = `order#<id>`) holds the orders:
-- an order's id is derived from the Idempotency-Key of its checkout, and the order is written
-  only if that id is new, with a hash of the checkout request: a retried checkout finds the
-  order instead of making a second one, with one conditional write and no transaction;
+One table holds the orders and what keeps a checkout from happening twice:
+- `order#<id>`: an order; its id is random;
+- `idempotency#<keyed hash of the Idempotency-Key>`: the order a checkout with that key made
+  and the keyed fingerprint of its request, so a retried checkout finds its order instead of
+  making a second one; the key is hashed with the server's secret, so neither it nor the
+  order's id can be worked out from the table or from each other;
+- the order and its idempotency item are written together in one transaction, each only if
+  new;
 - GSI `byEmail` (`email`, `createdKey` = `<createdAt>#<id>`): a customer's orders, newest first;
   `email` is the customer's lowercased, so an address matches whatever its case;
 - GSI `outbox` (`outbox`, `id`): sparse; an order is in it until its OrderPlaced event has
@@ -13,6 +17,7 @@ Only this service writes this table. Status changes are conditional on the curre
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -50,12 +55,20 @@ class TransitionError(Exception):
         self.current = current
 
 
+class Written(enum.Enum):
+    """What became of an order's write."""
+
+    CREATED = "created"
+    KEY_TAKEN = "key-taken"  # an earlier checkout with the same Idempotency-Key made its order
+    CONFLICT = "conflict"  # another transaction held an item a moment; worth another try
+
+
 @dataclass(frozen=True)
-class Checkout:
-    """An order as its checkout left it: what a replay of that checkout needs."""
+class PriorCheckout:
+    """An order as an earlier checkout with the same key left it: what a replay needs."""
 
     order: Order
-    request_hash: str
+    fingerprint: str
     awaits_publication: bool
 
 
@@ -80,40 +93,70 @@ class OrdersStore:
             indexes={BY_EMAIL: ("email", "createdKey"), OUTBOX: ("outbox", "id")},
         )
 
-    def create_order(self, order: Order, request_hash: str) -> bool:
-        """Write the order unless its id exists; False if it does (an earlier checkout)."""
+    def create_order(self, order: Order, *, key_id: str, fingerprint: str) -> Written:
+        """Write the order and its idempotency item in one transaction, each only if new."""
         item = {
             "pk": f"order#{order.id}",
             **order.model_dump(),
-            "requestHash": request_hash,
             "email": order.customer.email.lower(),
             "createdKey": f"{order.createdAt}#{order.id}",
             "outbox": "pending",
         }
+        idempotency = {
+            "pk": f"idempotency#{key_id}",
+            "orderId": order.id,
+            "fingerprint": fingerprint,
+            "createdAt": order.createdAt,
+        }
+        puts = [item, idempotency]
         try:
-            self.client().put_item(
-                TableName=self.table,
-                Item=to_item(item),
-                ConditionExpression="attribute_not_exists(pk)",
+            self.client().transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": to_item(put),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                    for put in puts
+                ]
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            # One reason per item, in the order of TransactItems.
+            reasons = [
+                reason.get("Code", "None")
+                for reason in error.response.get("CancellationReasons", [])
+            ]
+            if len(reasons) != len(puts):
+                raise
+            if reasons[1] == "ConditionalCheckFailed":
+                return Written.KEY_TAKEN
+            if "TransactionConflict" in reasons:
+                return Written.CONFLICT
+            raise  # a random 128-bit id taken, or a reason we do not know: a 500, logged
+        return Written.CREATED
 
-    def checkout_of(self, order_id: str) -> Checkout | None:
-        item = self._item(order_id)
-        if item is None:
+    def checkout_of(self, key_id: str) -> PriorCheckout | None:
+        """What the checkout with this (keyed) Idempotency-Key left, or None if there was none."""
+        idempotency = self._get(f"idempotency#{key_id}")
+        if idempotency is None:
             return None
-        return Checkout(_order(item), item["requestHash"]["S"], "outbox" in item)
+        order_id = idempotency["orderId"]["S"]
+        item = self._item(order_id)
+        if item is None:  # written in one transaction with it: never
+            raise NotFoundError(order_id)
+        return PriorCheckout(_order(item), idempotency["fingerprint"]["S"], "outbox" in item)
 
     def _item(self, order_id: str) -> dict[str, Any] | None:
+        return self._get(f"order#{order_id}")
+
+    def _get(self, pk: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = (
             self.client()
-            .get_item(
-                TableName=self.table, Key={"pk": {"S": f"order#{order_id}"}}, ConsistentRead=True
-            )
+            .get_item(TableName=self.table, Key={"pk": {"S": pk}}, ConsistentRead=True)
             .get("Item")
         )
         return item

@@ -20,6 +20,7 @@ import orders.app
 from emporium.outbound import DependencyUnavailableError, Reply
 
 TOKEN = "internal-token-for-tests"
+HMAC_KEY = "hmac-key-for-unit-tests-0123456789abcdef"
 STREAM = "emporium:orders:events"
 PRICES = {"mug": 1200, "kettle": 4500}
 
@@ -77,6 +78,11 @@ class Store:
             "/api/orders/orders", json=checkout_body(**changes), headers={"Idempotency-Key": key}
         )
 
+    def items(self) -> list[dict[str, Any]]:
+        """Every item of the orders table, as stored."""
+        orders_store = self.app.extensions["orders"].store
+        return list(orders_store.client().scan(TableName=orders_store.table)["Items"])
+
     def mine(self, customer: str = "ada@example.com", **params: Any) -> Any:
         """GET the orders of the customer whose email is `customer`, with their ID token."""
         return self.client.get(
@@ -119,6 +125,7 @@ def orders_environ(issuer: LocalIssuer) -> dict[str, str]:
         "ORDERS_CART_URL": "http://cart.invalid",
         "ORDERS_CATALOG_URL": "http://catalog.invalid",
         "ORDERS_INTERNAL_TOKEN": TOKEN,
+        "ORDERS_HMAC_KEY": HMAC_KEY,
         "ORDERS_OIDC_ISSUER": issuer.url,
         "ORDERS_OIDC_AUDIENCE": AUDIENCE,
     }

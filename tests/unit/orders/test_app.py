@@ -28,3 +28,14 @@ def test_the_keys_url_is_optional_and_checked(issuer: LocalIssuer) -> None:
     environ["ORDERS_OIDC_JWKS_URL"] = "file:///etc/passwd"
     with pytest.raises(ConfigError, match=r"^ORDERS_OIDC_JWKS_URL="):
         OrdersSettings.from_env(environ)
+
+
+def test_the_hmac_key_is_a_required_secret(issuer: LocalIssuer) -> None:
+    environ = orders_environ(issuer)
+    del environ["ORDERS_HMAC_KEY"]
+    with pytest.raises(ConfigError, match=r"^ORDERS_HMAC_KEY is required but not set$"):
+        OrdersSettings.from_env(environ)
+    environ["ORDERS_HMAC_KEY"] = "short-key-1234567"
+    with pytest.raises(ConfigError, match=r"^ORDERS_HMAC_KEY is too short") as refused:
+        OrdersSettings.from_env(environ)
+    assert "short-key-1234567" not in str(refused.value)
