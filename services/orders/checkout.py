@@ -4,7 +4,9 @@
 together with its idempotency item (the Idempotency-Key and a fingerprint of the request, both
 hashed with the server's secret, `ORDERS_HMAC_KEY`), empties the cart and publishes OrderPlaced.
 The same key and request again answer with the same order; the same key with another request
-is refused. `relay_unpublished` publishes the events a failure kept in the outbox.
+is refused; a cart checked out once is refused to any other key (the order, the idempotency
+item and a claim of the cart are written in one transaction). `relay_unpublished` publishes
+the events a failure kept in the outbox.
 The routes (`routes.py`) only parse the request, call one of these and render the answer.
 """
 
@@ -61,6 +63,8 @@ def place_order(orders: Orders, key: str, body: Checkout) -> Placed:
     replayed = _replay(orders, key_id, fingerprint)
     if replayed is not None:
         return replayed
+    if orders.store.cart_checked_out(body.cartId):  # gone or not, it made its order
+        raise _cart_checked_out()
 
     reply = orders.cart.get(f"/api/cart/carts/{body.cartId}")
     if reply.status == 404:
@@ -82,13 +86,15 @@ def place_order(orders: Orders, key: str, body: Checkout) -> Placed:
         createdAt=created,
         statusHistory=[StatusChange(status="PLACED", at=created)],
     )
-    written = _write(orders, order, key_id, fingerprint)
+    written = _write(orders, order, body.cartId, key_id, fingerprint)
     if written is Written.KEY_TAKEN:
         # The same key won a race a moment ago: answer with its order.
         replayed = _replay(orders, key_id, fingerprint)
         if replayed is None:  # its items are written together: never
             raise Problem(409, "A checkout with this Idempotency-Key is in progress; retry.")
         return replayed
+    if written is Written.CART_TAKEN:
+        raise _cart_checked_out()
 
     cart_emptied = orders.cart.request("DELETE", f"/api/cart/carts/{body.cartId}")
     if cart_emptied.status not in (204, 404):
@@ -99,10 +105,12 @@ def place_order(orders: Orders, key: str, body: Checkout) -> Placed:
     return Placed(order, replayed=False)
 
 
-def _write(orders: Orders, order: Order, key_id: str, fingerprint: str) -> Written:
+def _write(orders: Orders, order: Order, order_cart: str, key_id: str, fingerprint: str) -> Written:
     """Write the order, trying again while another transaction holds one of its items."""
     for attempt in range(_WRITE_ATTEMPTS):
-        written = orders.store.create_order(order, key_id=key_id, fingerprint=fingerprint)
+        written = orders.store.create_order(
+            order, key_id=key_id, fingerprint=fingerprint, cart_id=order_cart
+        )
         if written is not Written.CONFLICT:
             return written
         if attempt + 1 < _WRITE_ATTEMPTS:
@@ -163,6 +171,15 @@ def _priced_items(orders: Orders, cart: dict[str, Any]) -> list[OrderItem]:
             )
         )
     return items
+
+
+def _cart_checked_out() -> Problem:
+    # Another buyer's order id is their link to it: never in this answer.
+    return Problem(
+        409,
+        "This cart has been checked out already; start a new cart for another order.",
+        type_="cart-checked-out",
+    )
 
 
 def _keyed(secret: bytes, purpose: str, text: str) -> str:

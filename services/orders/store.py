@@ -6,8 +6,10 @@ One table holds the orders and what keeps a checkout from happening twice:
   and the keyed fingerprint of its request, so a retried checkout finds its order instead of
   making a second one; the key is hashed with the server's secret, so neither it nor the
   order's id can be worked out from the table or from each other;
-- the order and its idempotency item are written together in one transaction, each only if
-  new;
+- `cart#<cartId>`: the claim of a checked-out cart, naming its order, so that one cart becomes
+  at most one order, whatever the keys and however many checkouts race;
+- the order, its idempotency item and its cart's claim are written in one transaction, each
+  only if new: all three or none;
 - GSI `byEmail` (`email`, `createdKey` = `<createdAt>#<id>`): a customer's orders, newest first;
   `email` is the customer's lowercased, so an address matches whatever its case;
 - GSI `outbox` (`outbox`, `id`): sparse; an order is in it until its OrderPlaced event has
@@ -60,6 +62,7 @@ class Written(enum.Enum):
 
     CREATED = "created"
     KEY_TAKEN = "key-taken"  # an earlier checkout with the same Idempotency-Key made its order
+    CART_TAKEN = "cart-taken"  # the cart was checked out already, with another key
     CONFLICT = "conflict"  # another transaction held an item a moment; worth another try
 
 
@@ -93,8 +96,9 @@ class OrdersStore:
             indexes={BY_EMAIL: ("email", "createdKey"), OUTBOX: ("outbox", "id")},
         )
 
-    def create_order(self, order: Order, *, key_id: str, fingerprint: str) -> Written:
-        """Write the order and its idempotency item in one transaction, each only if new."""
+    def create_order(self, order: Order, *, key_id: str, fingerprint: str, cart_id: str) -> Written:
+        """Write the order, its idempotency item and its cart's claim in one transaction, each
+        only if new."""
         item = {
             "pk": f"order#{order.id}",
             **order.model_dump(),
@@ -108,7 +112,8 @@ class OrdersStore:
             "fingerprint": fingerprint,
             "createdAt": order.createdAt,
         }
-        puts = [item, idempotency]
+        claim = {"pk": f"cart#{cart_id}", "orderId": order.id, "createdAt": order.createdAt}
+        puts = [item, idempotency, claim]
         try:
             self.client().transact_write_items(
                 TransactItems=[
@@ -132,8 +137,11 @@ class OrdersStore:
             ]
             if len(reasons) != len(puts):
                 raise
-            if reasons[1] == "ConditionalCheckFailed":
+            _, key_reason, cart_reason = reasons
+            if key_reason == "ConditionalCheckFailed":  # first: the same key racing itself
                 return Written.KEY_TAKEN
+            if cart_reason == "ConditionalCheckFailed":
+                return Written.CART_TAKEN
             if "TransactionConflict" in reasons:
                 return Written.CONFLICT
             raise  # a random 128-bit id taken, or a reason we do not know: a 500, logged
@@ -149,6 +157,9 @@ class OrdersStore:
         if item is None:  # written in one transaction with it: never
             raise NotFoundError(order_id)
         return PriorCheckout(_order(item), idempotency["fingerprint"]["S"], "outbox" in item)
+
+    def cart_checked_out(self, cart_id: str) -> bool:
+        return self._get(f"cart#{cart_id}") is not None
 
     def _item(self, order_id: str) -> dict[str, Any] | None:
         return self._get(f"order#{order_id}")

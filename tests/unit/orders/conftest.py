@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,8 +29,12 @@ PRICES = {"mug": 1200, "kettle": 4500}
 class FakeCatalog:
     def __init__(self) -> None:
         self.prices = dict(PRICES)
+        # Checkouts wait here for each other, so that all of them race for the same write.
+        self.rendezvous: threading.Barrier | None = None
 
     def get(self, path: str, params: Any = None) -> Reply:
+        if self.rendezvous is not None:
+            self.rendezvous.wait(timeout=10)
         product_id = path.rsplit("/", 1)[1]
         if product_id not in self.prices:
             return Reply(404, {}, b"{}")
@@ -128,6 +133,8 @@ def orders_environ(issuer: LocalIssuer) -> dict[str, str]:
         "ORDERS_HMAC_KEY": HMAC_KEY,
         "ORDERS_OIDC_ISSUER": issuer.url,
         "ORDERS_OIDC_AUDIENCE": AUDIENCE,
+        # Each app's relay thread outlives its test; the tests run the relay themselves.
+        "ORDERS_RELAY_INTERVAL_SECONDS": "3600",
     }
 
 

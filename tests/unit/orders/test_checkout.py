@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+from moto.dynamodb.responses import DynamoHandler
 from tests.unit.orders.conftest import HMAC_KEY, Store, checkout_body
 
 from orders.models import Checkout
@@ -55,3 +62,120 @@ def test_the_stored_request_fingerprint_gives_away_no_card_number(store: Store) 
     last4 = {**body, "payment": {"cardLast4": "4242"}}
     canonical = json.dumps(last4, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert keyed("checkout-request", canonical) in stored
+
+
+def test_a_checked_out_cart_is_not_checked_out_again_with_another_key(store: Store) -> None:
+    lines = list(store.cart.carts["crt-1"])
+    first = store.checkout(key="key-first-0001").get_json()
+    for cart_still_there in (False, True):  # deleted, or its deletion failed
+        if cart_still_there:
+            store.cart.carts["crt-1"] = lines
+        again = store.checkout(key="key-second-0001")
+        assert again.status_code == 409
+        problem = again.get_json()
+        assert problem["type"].endswith("/cart-checked-out")
+        assert first["id"] not in again.get_data(as_text=True)  # not the other buyer's link
+    assert [order["id"] for order in store.mine().get_json()["items"]] == [first["id"]]
+    assert len(store.events()) == 1
+
+
+@pytest.fixture
+def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each call atomically; moto's in-memory backend does not (a transaction
+    checks its conditions, then writes, unlocked), so concurrent tests serialise its calls."""
+    lock = threading.Lock()
+    call_action = DynamoHandler.call_action
+
+    def atomic(self: DynamoHandler) -> Any:
+        with lock:
+            return call_action(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", atomic)
+
+
+def race(store: Store, keys: list[str]) -> list[Any]:
+    """Check out crt-1 once per key, all at once: each passes its reads before any writes."""
+    store.catalog.rendezvous = threading.Barrier(len(keys))
+    clients = [store.app.test_client() for _ in keys]
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        return list(
+            pool.map(
+                lambda pair: pair[0].post(
+                    "/api/orders/orders", json=checkout_body(), headers={"Idempotency-Key": pair[1]}
+                ),
+                zip(clients, keys, strict=True),
+            )
+        )
+
+
+@pytest.mark.usefixtures("atomic_dynamodb")
+def test_concurrent_checkouts_of_one_cart_with_different_keys_make_one_order(
+    store: Store,
+) -> None:
+    answers = race(store, [f"key-racer-{n:04d}" for n in range(6)])
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [201, 409, 409, 409, 409, 409], statuses
+    placed = next(answer.get_json() for answer in answers if answer.status_code == 201)
+    losers = [answer.get_json() for answer in answers if answer.status_code == 409]
+    assert all(problem["type"].endswith("/cart-checked-out") for problem in losers)
+    assert [order["id"] for order in store.mine().get_json()["items"]] == [placed["id"]]
+    assert [event["orderId"] for event in store.events()] == [placed["id"]]
+
+
+@pytest.mark.usefixtures("atomic_dynamodb")
+def test_concurrent_checkouts_with_the_same_key_all_answer_the_same_order(store: Store) -> None:
+    answers = race(store, ["key-same-0001"] * 5)
+    assert [answer.status_code for answer in answers] == [201] * 5
+    assert len({answer.get_json()["id"] for answer in answers}) == 1
+    assert sum(answer.headers.get("Idempotent-Replayed") == "true" for answer in answers) == 4
+    assert len(store.mine().get_json()["items"]) == 1
+    assert len(store.events()) == 1
+
+
+class ConflictingClient:
+    """The DynamoDB client, but the next `conflicts` transactions lose an item to another
+    transaction, as DynamoDB cancels one of two racing transactions."""
+
+    def __init__(self, real: Any, conflicts: int) -> None:
+        self.real = real
+        self.conflicts = conflicts
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def transact_write_items(self, **request: Any) -> Any:
+        if self.conflicts:
+            self.conflicts -= 1
+            reasons = [{"Code": "None"}, {"Code": "TransactionConflict"}, {"Code": "None"}]
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                    "CancellationReasons": reasons,
+                },
+                "TransactWriteItems",
+            )
+        return self.real.transact_write_items(**request)
+
+
+def conflicting(store: Store, conflicts: int) -> None:
+    orders = store.app.extensions["orders"]
+    client = ConflictingClient(orders.store.client(), conflicts)
+    store.app.extensions["orders"] = dataclasses.replace(
+        orders, store=dataclasses.replace(orders.store, client=lambda: client)
+    )
+
+
+def test_a_transaction_conflict_is_tried_again(store: Store) -> None:
+    conflicting(store, conflicts=2)
+    assert store.checkout().status_code == 201
+    assert len(store.mine().get_json()["items"]) == 1
+
+
+def test_a_lasting_conflict_is_a_409_to_retry_and_writes_nothing(store: Store) -> None:
+    conflicting(store, conflicts=100)
+    answer = store.checkout()
+    assert answer.status_code == 409
+    assert answer.get_json()["type"].endswith("/checkout-in-progress")
+    assert store.items() == []
+    assert "crt-1" in store.cart.carts
+    assert store.events() == []

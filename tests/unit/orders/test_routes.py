@@ -131,8 +131,8 @@ def test_an_event_redis_did_not_take_is_published_by_the_relay(store: Store) -> 
 def test_orders_of_a_customer_come_newest_first_a_page_at_a_time(store: Store) -> None:
     ids = []
     for number in range(5):
-        store.cart.carts["crt-1"] = [{"productId": "mug", "quantity": number + 1}]
-        ids.append(store.checkout(key=f"key-{number:08d}").get_json()["id"])
+        store.cart.carts[f"crt-{number}"] = [{"productId": "mug", "quantity": number + 1}]
+        ids.append(store.checkout(key=f"key-{number:08d}", cartId=f"crt-{number}").get_json()["id"])
     seen, cursor = [], None
     while True:
         page = store.mine(limit=2, **({"cursor": cursor} if cursor else {})).get_json()
@@ -145,8 +145,8 @@ def test_orders_of_a_customer_come_newest_first_a_page_at_a_time(store: Store) -
 
 def test_a_page_cursor_of_another_customer_is_refused(store: Store) -> None:
     for number in range(3):
-        store.cart.carts["crt-1"] = [{"productId": "mug", "quantity": 1}]
-        store.checkout(key=f"key-{number:08d}")
+        store.cart.carts[f"crt-{number}"] = [{"productId": "mug", "quantity": 1}]
+        store.checkout(key=f"key-{number:08d}", cartId=f"crt-{number}")
     cursor = store.mine(limit=1).get_json()["nextCursor"]
     assert cursor
     other = store.mine("bob@example.com", cursor=cursor)
