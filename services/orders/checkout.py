@@ -1,12 +1,14 @@
 """Checkout, the business of orders: a cart becomes an order.
 
-`place_order` reads the cart, prices every line from catalog, writes the order (a random id)
-together with its idempotency item (the Idempotency-Key and a fingerprint of the request, both
-hashed with the server's secret, `ORDERS_HMAC_KEY`), empties the cart and publishes OrderPlaced.
+`place_order` reads the cart, prices every line from catalog (and stops, writing nothing, when
+the total is not the `expectedTotal` the shopper saw), writes the order (a random id) together
+with its idempotency item (the Idempotency-Key and a fingerprint of the request, both hashed
+with the server's secret, `ORDERS_HMAC_KEY`), empties the cart and publishes OrderPlaced.
 The same key and request again answer with the same order; the same key with another request
 is refused; a cart checked out once is refused to any other key (the order, the idempotency
 item and a claim of the cart are written in one transaction). `relay_unpublished` publishes
 the events a failure kept in the outbox.
+
 The routes (`routes.py`) only parse the request, call one of these and render the answer.
 """
 
@@ -75,12 +77,22 @@ def place_order(orders: Orders, key: str, body: Checkout) -> Placed:
     if not items:
         raise Problem(422, "The cart is empty.", type_="empty-cart")
 
+    total = Money(amount=sum(item.lineTotal.amount for item in items), currency="USD")
+    if body.expectedTotal is not None and body.expectedTotal != total:
+        raise Problem(
+            409,
+            f"The total is now {_shown(total)}, not the {_shown(body.expectedTotal)} shown;"
+            " confirm the new total to place the order.",
+            type_="total-changed",
+            total=total.model_dump(),
+        )
+
     created = now_iso()
     order = Order(
         id="ord-" + secrets.token_hex(16),
         status="PLACED",
         items=items,
-        total=Money(amount=sum(item.lineTotal.amount for item in items), currency="USD"),
+        total=total,
         customer=body.customer,
         paymentLast4=body.payment.card[-4:],
         createdAt=created,
@@ -171,6 +183,10 @@ def _priced_items(orders: Orders, cart: dict[str, Any]) -> list[OrderItem]:
             )
         )
     return items
+
+
+def _shown(money: Money) -> str:
+    return f"{money.amount / 100:.2f} {money.currency}"
 
 
 def _cart_checked_out() -> Problem:

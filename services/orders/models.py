@@ -15,7 +15,11 @@ Status = Literal["PLACED", "PAID", "SHIPPED", "PAYMENT_DECLINED"]
 
 
 class Money(BaseModel):
-    amount: int
+    """An amount in minor units (cents) with its ISO 4217 currency."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    amount: int = Field(ge=0)
     currency: Literal["USD"]
 
 
@@ -53,6 +57,14 @@ class Checkout(BaseModel):
     cartId: str = Field(pattern=f"^{CART_ID}$")
     customer: Customer
     payment: Payment
+    expectedTotal: Money | None = Field(
+        default=None,
+        description=(
+            "The total the shopper saw. If the cart's total at the catalog's current prices"
+            " differs, the checkout is refused with 409 total-changed and its `total`, and"
+            " nothing is written."
+        ),
+    )
 
 
 class OrderItem(BaseModel):

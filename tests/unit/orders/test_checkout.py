@@ -179,3 +179,61 @@ def test_a_lasting_conflict_is_a_409_to_retry_and_writes_nothing(store: Store) -
     assert store.items() == []
     assert "crt-1" in store.cart.carts
     assert store.events() == []
+
+
+TOTAL = 2 * 1200 + 4500  # crt-1 at the catalog's prices
+
+
+def test_the_total_the_shopper_saw_is_the_total_charged(store: Store) -> None:
+    expected = {"amount": TOTAL, "currency": "USD"}
+    placed = store.checkout(expectedTotal=expected)
+    assert placed.status_code == 201
+    assert placed.get_json()["total"] == expected
+
+
+def test_a_total_that_changed_is_asked_about_and_nothing_is_written(store: Store) -> None:
+    store.catalog.prices["kettle"] = 4900  # repriced since the shopper looked
+    answer = store.checkout(expectedTotal={"amount": TOTAL, "currency": "USD"})
+    assert answer.status_code == 409
+    problem = answer.get_json()
+    assert problem["type"].endswith("/total-changed")
+    assert problem["total"] == {"amount": 2 * 1200 + 4900, "currency": "USD"}
+    assert store.items() == []
+    assert "crt-1" in store.cart.carts
+    assert store.events() == []
+    # Agreeing to the new total, with a new key, places the order.
+    again = store.checkout(key="key-00000002", expectedTotal=problem["total"])
+    assert again.status_code == 201
+    assert again.get_json()["total"] == problem["total"]
+
+
+def test_without_an_expected_total_the_current_total_is_charged(store: Store) -> None:
+    store.catalog.prices["kettle"] = 4900
+    placed = store.checkout()
+    assert placed.status_code == 201
+    assert placed.get_json()["total"]["amount"] == 2 * 1200 + 4900
+
+
+@pytest.mark.parametrize(
+    "expected",
+    [
+        {"amount": "6900", "currency": "USD"},
+        {"amount": TOTAL, "currency": "EUR"},
+        {"amount": -1, "currency": "USD"},
+        {"amount": TOTAL, "currency": "USD", "note": "x"},
+        {"amount": TOTAL},
+    ],
+)
+def test_a_malformed_expected_total_is_a_422(store: Store, expected: dict[str, Any]) -> None:
+    answer = store.checkout(expectedTotal=expected)
+    assert answer.status_code == 422
+    assert answer.get_json()["errors"][0]["location"].startswith("body.expectedTotal")
+    assert store.items() == []
+
+
+def test_the_openapi_documents_the_expected_total_and_its_409(store: Store) -> None:
+    document = store.client.get("/api/orders/openapi.json").get_json()
+    checkout = document["components"]["schemas"]["Checkout"]
+    assert "expectedTotal" in checkout["properties"]
+    assert "expectedTotal" not in checkout.get("required", [])
+    assert "409" in document["paths"]["/api/orders/orders"]["post"]["responses"]
