@@ -15,6 +15,7 @@ from emporium.app import create_service_app, health
 from emporium.background import PeriodicTask, PerProcess
 from emporium.config import Env, RedisSettings, ServiceSettings
 from emporium.dynamodb import TABLE_NAME, DynamoDBSettings, dynamodb_client
+from emporium.health import DRAINING
 from emporium.oidc import IdTokenVerifier, OidcSettings
 from emporium.outbound import OutboundSettings, ServiceClient
 from emporium.redis import redis_client
@@ -82,8 +83,13 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
         settings.oidc, timeout=settings.outbound.read_timeout
     )
 
-    # Publishes the events that a failure kept in the outbox; started in each worker.
-    relay = PeriodicTask("outbox-relay", settings.relay_interval, lambda: relay_unpublished(orders))
+    # Publishes the events that a failure kept in the outbox; started in each worker, each one
+    # leasing what it publishes. It stops mid-backlog when the worker starts draining.
+    relay = PeriodicTask(
+        "outbox-relay",
+        settings.relay_interval,
+        lambda: relay_unpublished(orders, DRAINING.is_set),
+    )
     app.before_request(relay.ensure_started)
 
     dynamodb.init_app(app)

@@ -22,6 +22,7 @@ import random
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,9 +135,10 @@ def _write(orders: Orders, order: Order, order_cart: str, key_id: str, fingerpri
     )
 
 
-def publish(orders: Orders, order: Order) -> None:
-    """Publish OrderPlaced and take the order out of the outbox. A failure leaves it there
-    for the relay (`relay_unpublished`), so the event is late, never lost."""
+def publish(orders: Orders, order: Order) -> bool:
+    """Publish OrderPlaced and take the order out of the outbox; the caller holds its lease.
+    A failure leaves it there for the relay (`relay_unpublished`) once the lease ends, so the
+    event is late, never lost. True when Redis took the event."""
     try:
         orders.events.publish_order_placed(order)
     except redis.RedisError as error:
@@ -144,13 +146,28 @@ def publish(orders: Orders, order: Order) -> None:
             "event not published; the relay retries",
             extra={"orderId": order.id, "error": str(error)},
         )
-        return
+        return False
     orders.store.mark_published(order.id)
+    return True
 
 
-def relay_unpublished(orders: Orders) -> None:
+def relay_unpublished(orders: Orders, stop: Callable[[], bool] = lambda: False) -> int:
+    """Publish what the outbox holds, every page of it, each order under a lease of its own:
+    however many relays run, each event goes out once per attempt, and a backlog drains as fast
+    as Redis takes it. Stops at the first event Redis refuses (the rest waits for the next run)
+    or when `stop()` says so. Returns how many events it published."""
+    count = 0
     for order in orders.store.unpublished():
-        publish(orders, order)
+        if stop():
+            break
+        if not orders.store.lease(order.id):
+            continue  # published meanwhile, or another relay or its checkout holds it
+        if not publish(orders, order):
+            break
+        count += 1
+    if count:
+        log.info("outbox relayed", extra={"events": count})
+    return count
 
 
 def _priced_items(orders: Orders, cart: dict[str, Any]) -> list[OrderItem]:
@@ -222,6 +239,7 @@ def _replay(orders: Orders, key_id: str, fingerprint: str) -> Placed | None:
             "This Idempotency-Key was used for a different checkout; use a new key.",
             type_="idempotency-key-reused",
         )
-    if earlier.awaits_publication:
-        publish(orders, earlier.order)  # the first attempt was cut short before it published
+    # The first attempt was cut short before it published; unless it is publishing right now.
+    if earlier.awaits_publication and orders.store.lease(earlier.order.id):
+        publish(orders, earlier.order)
     return Placed(earlier.order, replayed=True)

@@ -13,7 +13,10 @@ One table holds the orders and what keeps a checkout from happening twice:
 - GSI `byEmail` (`email`, `createdKey` = `<createdAt>#<id>`): a customer's orders, newest first;
   `email` is the customer's lowercased, so an address matches whatever its case;
 - GSI `outbox` (`outbox`, `id`): sparse; an order is in it until its OrderPlaced event has
-  been published, so a relay can publish what a failure left behind.
+  been published, so a relay can publish what a failure left behind. Whoever publishes an
+  order's event first leases it (`outboxLeaseUntil`, epoch milliseconds, set only if absent or
+  expired), so however many relays run, each attempt publishes it once; checkout writes the
+  order with the lease already taken, for its own publication.
 Only this service writes this table. Status changes are conditional on the current status.
 """
 
@@ -21,7 +24,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -38,6 +42,7 @@ log = logging.getLogger(__name__)
 
 BY_EMAIL = "byEmail"
 OUTBOX = "outbox"
+OUTBOX_LEASE_SECONDS = 30.0  # far longer than one publication; a crashed publisher's order waits
 
 # Which status each status may follow.
 PREDECESSOR = {"PAID": "PLACED", "PAYMENT_DECLINED": "PLACED", "SHIPPED": "PAID"}
@@ -84,6 +89,11 @@ def _order(item: Mapping[str, Any]) -> Order:
 class OrdersStore:
     client: Callable[[], DynamoDBClient]
     table: str
+    outbox_page: int = 100  # orders per query of the outbox
+    clock: Callable[[], float] = time.time  # for the leases
+
+    def _lease_end(self) -> int:
+        return round((self.clock() + OUTBOX_LEASE_SECONDS) * 1000)
 
     def ping(self) -> None:
         probe_table(self.client(), self.table, "pk")
@@ -105,6 +115,7 @@ class OrdersStore:
             "email": order.customer.email.lower(),
             "createdKey": f"{order.createdAt}#{order.id}",
             "outbox": "pending",
+            "outboxLeaseUntil": self._lease_end(),  # the checkout publishes it
         }
         idempotency = {
             "pk": f"idempotency#{key_id}",
@@ -201,22 +212,54 @@ class OrdersStore:
         more = len(items) > limit
         return orders, (f"{orders[-1].createdAt}#{orders[-1].id}" if more else None)
 
+    def lease(self, order_id: str) -> bool:
+        """Take the order's outbox lease; False when it is published or another holds it."""
+        now = round(self.clock() * 1000)
+        try:
+            self.client().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"order#{order_id}"}},
+                UpdateExpression="SET outboxLeaseUntil = :until",
+                ConditionExpression=(
+                    "attribute_exists(outbox)"
+                    " AND (attribute_not_exists(outboxLeaseUntil) OR outboxLeaseUntil < :now)"
+                ),
+                ExpressionAttributeValues={
+                    ":until": {"N": str(self._lease_end())},
+                    ":now": {"N": str(now)},
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def mark_published(self, order_id: str) -> None:
         self.client().update_item(
             TableName=self.table,
             Key={"pk": {"S": f"order#{order_id}"}},
-            UpdateExpression="REMOVE outbox",
+            UpdateExpression="REMOVE outbox, outboxLeaseUntil",
         )
 
-    def unpublished(self, limit: int = 25) -> list[Order]:
-        items = self.client().query(
-            TableName=self.table,
-            IndexName=OUTBOX,
-            KeyConditionExpression="outbox = :p",
-            ExpressionAttributeValues={":p": {"S": "pending"}},
-            Limit=limit,
-        )["Items"]
-        return [_order(item) for item in items]
+    def unpublished(self) -> Iterator[Order]:
+        """The orders of the outbox not leased now, page after page until the last."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": OUTBOX,
+            "KeyConditionExpression": "outbox = :p",
+            "ExpressionAttributeValues": {":p": {"S": "pending"}},
+            "Limit": self.outbox_page,
+        }
+        while True:
+            page = self.client().query(**query)
+            now = round(self.clock() * 1000)
+            for item in page["Items"]:
+                if int(item.get("outboxLeaseUntil", {"N": "0"})["N"]) < now:
+                    yield _order(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def change_status(self, order_id: str, status: str) -> tuple[Order, bool]:
         """Move the order to `status`; (order, False) when it already was there."""

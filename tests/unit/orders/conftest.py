@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,6 +66,19 @@ class FakeCart:
         return Reply(204, {}, b"")
 
 
+class Clock:
+    """The time the orders store reads for its outbox leases; tests move it on."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @dataclasses.dataclass
 class Store:
     app: Flask
@@ -74,6 +88,7 @@ class Store:
     redis: fakeredis.FakeRedis
     server: fakeredis.FakeServer
     issuer: LocalIssuer
+    clock: Clock
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(fields[b"event"]) for _, fields in self.redis.xrange(STREAM)]
@@ -146,9 +161,10 @@ def store(monkeypatch: pytest.MonkeyPatch, issuer: LocalIssuer) -> Iterator[Stor
     )
     with mock_aws():
         app = orders.app.create_app(orders_environ(issuer))
-        cart, catalog = FakeCart(), FakeCatalog()
+        cart, catalog, clock = FakeCart(), FakeCatalog(), Clock()
+        wired = app.extensions["orders"]
         app.extensions["orders"] = dataclasses.replace(
-            app.extensions["orders"], cart=cart, catalog=catalog
+            wired, cart=cart, catalog=catalog, store=dataclasses.replace(wired.store, clock=clock)
         )
         cart.carts["crt-1"] = [
             {"productId": "mug", "name": "Mug", "quantity": 2, "unitPrice": {"amount": 999}},
@@ -162,6 +178,7 @@ def store(monkeypatch: pytest.MonkeyPatch, issuer: LocalIssuer) -> Iterator[Stor
             fakeredis.FakeRedis(server=server),
             server,
             issuer,
+            clock,
         )
 
 

@@ -8,15 +8,20 @@ import hmac
 import json
 import re
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import fakeredis
 import pytest
 from botocore.exceptions import ClientError
 from moto.dynamodb.responses import DynamoHandler
-from tests.unit.orders.conftest import HMAC_KEY, Store, checkout_body
+from tests.unit.orders.conftest import HMAC_KEY, STREAM, Store, checkout_body
 
-from orders.models import Checkout
+from orders.checkout import Orders, relay_unpublished
+from orders.events import EventPublisher
+from orders.models import Checkout, Order
+from orders.store import OUTBOX_LEASE_SECONDS
 
 
 def keyed(purpose: str, text: str) -> str:
@@ -237,3 +242,114 @@ def test_the_openapi_documents_the_expected_total_and_its_409(store: Store) -> N
     assert "expectedTotal" in checkout["properties"]
     assert "expectedTotal" not in checkout.get("required", [])
     assert "409" in document["paths"]["/api/orders/orders"]["post"]["responses"]
+
+
+# The outbox relay.
+
+
+def orders_of(store: Store) -> Orders:
+    orders: Orders = store.app.extensions["orders"]
+    return orders
+
+
+def place_while_redis_is_down(store: Store, count: int) -> list[str]:
+    """`count` orders whose events Redis did not take: in the outbox, leased by their checkout."""
+    store.server.connected = False
+    ids = []
+    for number in range(count):
+        store.cart.carts[f"crt-{number}"] = [{"productId": "mug", "quantity": 1}]
+        placed = store.checkout(key=f"key-outbox-{number:04d}", cartId=f"crt-{number}")
+        assert placed.status_code == 201  # the order stands
+        ids.append(placed.get_json()["id"])
+    store.server.connected = True
+    return ids
+
+
+def published(store: Store) -> list[str]:
+    return [event["orderId"] for event in store.events()]
+
+
+def test_an_event_redis_did_not_take_is_published_by_the_relay_once_its_lease_ends(
+    store: Store,
+) -> None:
+    (order_id,) = place_while_redis_is_down(store, 1)
+    assert relay_unpublished(orders_of(store)) == 0  # the checkout's lease still holds it
+    assert store.events() == []
+    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    assert relay_unpublished(orders_of(store)) == 1
+    assert relay_unpublished(orders_of(store)) == 0  # nothing left: no second event
+    assert published(store) == [order_id]
+
+
+class Interleaved:
+    """An event publisher that runs `meanwhile` in the middle of its first publication, as a
+    relay in another worker would run at the same moment."""
+
+    def __init__(self, real: EventPublisher, meanwhile: Callable[[], object]) -> None:
+        self.real = real
+        self.meanwhile: Callable[[], object] | None = meanwhile
+
+    def publish_order_placed(self, order: Order) -> None:
+        self.real.publish_order_placed(order)
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
+
+
+def test_two_relays_over_one_table_publish_each_event_once(store: Store) -> None:
+    ids = place_while_redis_is_down(store, 5)
+    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    other = orders_of(store)  # another worker: the same table and stream
+    first = dataclasses.replace(
+        other, events=Interleaved(other.events, lambda: relay_unpublished(other))
+    )
+    relay_unpublished(first)
+    assert sorted(published(store)) == sorted(ids)  # each once
+
+
+@pytest.mark.usefixtures("atomic_dynamodb")
+def test_concurrent_relays_publish_each_event_once(store: Store) -> None:
+    ids = place_while_redis_is_down(store, 12)
+    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    workers = [  # each its own Redis connection, as worker processes have
+        dataclasses.replace(
+            orders_of(store),
+            events=EventPublisher(fakeredis.FakeRedis(server=store.server), STREAM),
+        )
+        for _ in range(4)
+    ]
+    with ThreadPoolExecutor(max_workers=len(workers)) as pool:
+        list(pool.map(relay_unpublished, workers))
+    assert sorted(published(store)) == sorted(ids)
+
+
+def test_a_backlog_larger_than_a_page_drains_in_one_run(store: Store) -> None:
+    ids = place_while_redis_is_down(store, 23)
+    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    orders = orders_of(store)
+    paged = dataclasses.replace(orders, store=dataclasses.replace(orders.store, outbox_page=5))
+    assert relay_unpublished(paged) == 23
+    assert sorted(published(store)) == sorted(ids)
+
+
+def test_the_relay_stops_at_the_first_event_redis_refuses(store: Store) -> None:
+    ids = place_while_redis_is_down(store, 3)
+    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    store.server.connected = False
+    assert relay_unpublished(orders_of(store)) == 0
+    store.server.connected = True
+    assert relay_unpublished(orders_of(store)) == 2  # the one it tried waits for its lease
+    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    assert relay_unpublished(orders_of(store)) == 1
+    assert sorted(published(store)) == sorted(ids)
+
+
+def test_a_replay_does_not_publish_what_its_first_attempt_is_publishing(store: Store) -> None:
+    (order_id,) = place_while_redis_is_down(store, 1)
+    replay = store.checkout(key="key-outbox-0000", cartId="crt-0")
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert store.events() == []  # the first attempt's lease holds it
+    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    store.checkout(key="key-outbox-0000", cartId="crt-0")  # cut short long ago: publish it
+    assert published(store) == [order_id]
+    assert relay_unpublished(orders_of(store)) == 0

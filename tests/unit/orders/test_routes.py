@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 from tests.unit.orders.conftest import Store, checkout_body, set_status
 
-from orders.checkout import relay_unpublished
-
 
 def test_checkout_places_a_repriced_order_empties_the_cart_and_publishes(store: Store) -> None:
     response = store.checkout()
@@ -115,17 +113,6 @@ def test_cart_service_down_is_a_503_and_no_order(store: Store) -> None:
     assert store.mine().get_json()["items"] == []
     store.cart.down = False
     assert store.checkout().status_code == 201  # the same key works once the cart is back
-
-
-def test_an_event_redis_did_not_take_is_published_by_the_relay(store: Store) -> None:
-    store.server.connected = False
-    order = store.checkout().get_json()
-    assert order["status"] == "PLACED"  # the order stands
-    store.server.connected = True
-    assert store.events() == []
-    relay_unpublished(store.app.extensions["orders"])
-    relay_unpublished(store.app.extensions["orders"])  # nothing left: no second event
-    assert [event["orderId"] for event in store.events()] == [order["id"]]
 
 
 def test_orders_of_a_customer_come_newest_first_a_page_at_a_time(store: Store) -> None:
