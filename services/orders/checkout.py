@@ -3,7 +3,9 @@
 `place_order` reads the cart, prices every line from catalog (and stops, writing nothing, when
 the total is not the `expectedTotal` the shopper saw), writes the order (a random id) together
 with its idempotency item (the Idempotency-Key and a fingerprint of the request, both hashed
-with the server's secret, `ORDERS_HMAC_KEY`), empties the cart and publishes OrderPlaced.
+with the server's secret, `ORDERS_HMAC_KEY`), empties the cart and publishes OrderPlaced. Once
+the order is written the checkout succeeds: a cart that cannot be emptied is logged and counted
+(`orders_cart_cleanup_failures_total`), a refused event is left to the relay.
 The same key and request again answer with the same order; the same key with another request
 is refused; a cart checked out once is refused to any other key (the order, the idempotency
 item and a claim of the cart are written in one transaction). `relay_unpublished` publishes
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from prometheus_client import Counter
 
 from emporium.outbound import ServiceClient
 from emporium.problems import Problem
@@ -35,6 +38,11 @@ from orders.models import Checkout, Money, Order, OrderItem, StatusChange
 from orders.store import OrdersStore, Written, now_iso
 
 log = logging.getLogger(__name__)
+
+CART_CLEANUP_FAILURES = Counter(
+    "orders_cart_cleanup_failures",
+    "Orders placed whose cart could not be deleted afterwards (the order stands)",
+)
 
 _PRODUCT_PATH = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _WRITE_ATTEMPTS = 3
@@ -109,13 +117,28 @@ def place_order(orders: Orders, key: str, body: Checkout) -> Placed:
     if written is Written.CART_TAKEN:
         raise _cart_checked_out()
 
-    cart_emptied = orders.cart.request("DELETE", f"/api/cart/carts/{body.cartId}")
-    if cart_emptied.status not in (204, 404):
-        log.warning(
-            "cart not emptied", extra={"cartId": body.cartId, "status": cart_emptied.status}
-        )
+    # From here on the order stands: nothing that follows may turn its 201 into an error.
+    _empty_cart(orders, body.cartId, order.id)
     publish(orders, order)
     return Placed(order, replayed=False)
+
+
+def _empty_cart(orders: Orders, cart_id: str, order_id: str) -> None:
+    """Delete the checked-out cart; a failure is logged and counted, never raised: the cart's
+    claim keeps it from becoming a second order, and carts expire on their own."""
+    try:
+        status = orders.cart.request("DELETE", f"/api/cart/carts/{cart_id}").status
+    except Exception as error:  # the cart client's failures, whatever they are
+        status, reason = None, f"{type(error).__name__}: {error}"
+    else:
+        reason = f"HTTP {status}"
+    if status in (204, 404):  # 404: gone already
+        return
+    CART_CLEANUP_FAILURES.inc()
+    log.warning(
+        "order placed, its cart not emptied",
+        extra={"cartId": cart_id, "orderId": order_id, "error": reason},
+    )
 
 
 def _write(orders: Orders, order: Order, order_cart: str, key_id: str, fingerprint: str) -> Written:

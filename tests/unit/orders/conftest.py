@@ -51,6 +51,8 @@ class FakeCart:
     def __init__(self) -> None:
         self.carts: dict[str, list[dict[str, Any]]] = {}
         self.down = False
+        # What deleting a cart does instead of deleting it: raise this, or answer this status.
+        self.delete_fails: Exception | int | None = None
 
     def get(self, path: str, params: Any = None) -> Reply:
         if self.down:
@@ -62,6 +64,10 @@ class FakeCart:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Reply:
         assert method == "DELETE"
+        if isinstance(self.delete_fails, Exception):
+            raise self.delete_fails
+        if self.delete_fails is not None:
+            return Reply(self.delete_fails, {}, b"{}")
         self.carts.pop(path.rsplit("/", 1)[1], None)
         return Reply(204, {}, b"")
 

@@ -14,10 +14,13 @@ from typing import Any
 
 import fakeredis
 import pytest
+import urllib3
 from botocore.exceptions import ClientError
 from moto.dynamodb.responses import DynamoHandler
+from prometheus_client import REGISTRY
 from tests.unit.orders.conftest import HMAC_KEY, STREAM, Store, checkout_body
 
+from emporium.outbound import DependencyUnavailableError
 from orders.checkout import Orders, relay_unpublished
 from orders.events import EventPublisher
 from orders.models import Checkout, Order
@@ -353,3 +356,43 @@ def test_a_replay_does_not_publish_what_its_first_attempt_is_publishing(store: S
     store.checkout(key="key-outbox-0000", cartId="crt-0")  # cut short long ago: publish it
     assert published(store) == [order_id]
     assert relay_unpublished(orders_of(store)) == 0
+
+
+# Emptying the cart, after the order is written.
+
+
+def cleanup_failures() -> float:
+    return REGISTRY.get_sample_value("orders_cart_cleanup_failures_total") or 0.0
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        DependencyUnavailableError("cart", 1),  # cart answering 5xx, timing out, circuit open
+        urllib3.exceptions.ReadTimeoutError(None, "/api/cart/carts/crt-1", "read timed out"),
+        RuntimeError("anything else"),
+        409,
+    ],
+    ids=["unavailable", "timeout", "an-exception", "a-4xx"],
+)
+def test_a_placed_order_is_a_201_whatever_becomes_of_its_cart(
+    store: Store, failure: Exception | int
+) -> None:
+    store.cart.delete_fails = failure
+    before = cleanup_failures()
+    placed = store.checkout()
+    assert placed.status_code == 201
+    order = placed.get_json()
+    assert store.client.get(f"/api/orders/orders/{order['id']}").status_code == 200
+    assert published(store) == [order["id"]]  # and fulfillment hears of it
+    assert cleanup_failures() == before + 1
+    # The cart is left, but it cannot become a second order.
+    store.cart.delete_fails = None
+    assert store.checkout(key="key-00000002").status_code == 409
+
+
+def test_a_cart_already_gone_is_no_cleanup_failure(store: Store) -> None:
+    store.cart.delete_fails = 404
+    before = cleanup_failures()
+    assert store.checkout().status_code == 201
+    assert cleanup_failures() == before
