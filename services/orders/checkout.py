@@ -1,17 +1,18 @@
-"""Checkout, the business of orders: a cart becomes an order.
+"""Checkout, the business of orders: a cart becomes an order, once.
 
-`place_order` reads the cart, prices every line from catalog (and stops, writing nothing, when
-the total is not the `expectedTotal` the shopper saw), writes the order (a random id) together
-with its idempotency item (the Idempotency-Key and a fingerprint of the request, both hashed
-with the server's secret, `ORDERS_HMAC_KEY`), empties the cart and publishes OrderPlaced. Once
-the order is written the checkout succeeds: a cart that cannot be emptied is logged and counted
-(`orders_cart_cleanup_failures_total`), a refused event is left to the relay.
-The same key and request again answer with the same order; the same key with another request
-is refused; a cart checked out once is refused to any other key (the order, the idempotency
-item and a claim of the cart are written in one transaction). `relay_unpublished` publishes
-the events a failure kept in the outbox.
+`place_order`:
+1. answers a retry (the same Idempotency-Key and request) with the order it made, and refuses
+   the same key with another request, or a cart that was checked out already;
+2. reads the cart and prices every line from catalog's current data (its internal read, never
+   its cache); when the total is not the `expectedTotal` the shopper saw, stops, writing nothing;
+3. writes the order (a random id), its idempotency item (the key and a fingerprint of the
+   request, both HMACs under `ORDERS_HMAC_KEY`) and a claim of the cart in one transaction;
+4. then, the order standing whatever happens next: empties the cart (a failure is logged and
+   counted in `orders_cart_cleanup_failures_total`) and publishes OrderPlaced (a refused event
+   stays in the outbox for the relay).
 
-The routes (`routes.py`) only parse the request, call one of these and render the answer.
+`relay_unpublished` publishes the events a failure kept in the outbox. The routes (`routes.py`)
+only parse the request, call one of these and render the answer.
 """
 
 from __future__ import annotations
@@ -194,13 +195,15 @@ def relay_unpublished(orders: Orders, stop: Callable[[], bool] = lambda: False) 
 
 
 def _priced_items(orders: Orders, cart: dict[str, Any]) -> list[OrderItem]:
-    """Every line of the cart at the catalog's current price."""
+    """Every line of the cart at the catalog's current price (not the cart's)."""
     items = []
     for line in cart.get("items", []):
         product_id = str(line["productId"])
         if not _PRODUCT_PATH.fullmatch(product_id):
             raise Problem(422, f"The cart holds an unknown product {product_id}.")
-        reply = orders.catalog.get(f"/api/catalog/products/{product_id}")
+        # Catalog's internal read: its table, read consistently, never its cache, which can
+        # be behind a price change for as long as an entry lives.
+        reply = orders.catalog.get(f"/internal/catalog/products/{product_id}")
         if reply.status == 404:
             raise Problem(
                 422,

@@ -28,21 +28,27 @@ PRICES = {"mug": 1200, "kettle": 4500}
 
 
 class FakeCatalog:
+    """Catalog's product reads: `/internal/catalog/products/{id}` from its table (`prices`, the
+    current data), `/api/catalog/products/{id}` through its cache (`cached`, which a test may
+    leave behind the table)."""
+
     def __init__(self) -> None:
         self.prices = dict(PRICES)
+        self.cached = dict(PRICES)
         # Checkouts wait here for each other, so that all of them race for the same write.
         self.rendezvous: threading.Barrier | None = None
 
     def get(self, path: str, params: Any = None) -> Reply:
         if self.rendezvous is not None:
             self.rendezvous.wait(timeout=10)
-        product_id = path.rsplit("/", 1)[1]
-        if product_id not in self.prices:
+        route, _, product_id = path.rpartition("/")
+        prices = {"/internal/catalog/products": self.prices, "/api/catalog/products": self.cached}
+        if product_id not in prices[route]:
             return Reply(404, {}, b"{}")
         body = {
             "id": product_id,
             "name": product_id.title(),
-            "price": {"amount": self.prices[product_id], "currency": "USD"},
+            "price": {"amount": prices[route][product_id], "currency": "USD"},
         }
         return Reply(200, {}, json.dumps(body).encode())
 

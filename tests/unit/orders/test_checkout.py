@@ -396,3 +396,25 @@ def test_a_cart_already_gone_is_no_cleanup_failure(store: Store) -> None:
     before = cleanup_failures()
     assert store.checkout().status_code == 201
     assert cleanup_failures() == before
+
+
+# Prices.
+
+
+def test_lines_are_priced_from_catalogs_current_data_not_its_cache(store: Store) -> None:
+    store.catalog.prices["mug"] = 1500  # written a moment ago; the cached read still says 1200
+    order = store.checkout().get_json()
+    assert [(item["productId"], item["unitPrice"]["amount"]) for item in order["items"]] == [
+        ("mug", 1500),
+        ("kettle", 4500),
+    ]
+    assert order["total"]["amount"] == 2 * 1500 + 4500
+
+
+def test_a_product_catalog_no_longer_has_is_a_422_even_if_still_cached(store: Store) -> None:
+    del store.catalog.prices["kettle"]
+    answer = store.checkout()
+    assert answer.status_code == 422
+    assert answer.get_json()["type"].endswith("/product-unavailable")
+    assert answer.get_json()["productId"] == "kettle"
+    assert store.items() == []
