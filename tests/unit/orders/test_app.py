@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tests.oidc_issuer import LocalIssuer
-from tests.unit.orders.conftest import orders_environ
+from tests.unit.orders.conftest import Store, orders_environ
 
 from emporium.config import ConfigError
 from orders.app import OrdersSettings
@@ -39,3 +39,12 @@ def test_the_hmac_key_is_a_required_secret(issuer: LocalIssuer) -> None:
     with pytest.raises(ConfigError, match=r"^ORDERS_HMAC_KEY is too short") as refused:
         OrdersSettings.from_env(environ)
     assert "short-key-1234567" not in str(refused.value)
+
+
+def test_orders_stays_ready_while_redis_is_away(store: Store) -> None:
+    assert store.client.get("/readyz").get_json()["checks"] == {"dynamodb": "ok", "redis": "ok"}
+    store.server.connected = False
+    ready = store.client.get("/readyz")
+    assert ready.status_code == 200  # checkouts still place orders; the outbox keeps the events
+    assert ready.get_json()["checks"] == {"dynamodb": "ok", "redis": "degraded"}
+    assert store.checkout().status_code == 201
