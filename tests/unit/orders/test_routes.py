@@ -261,3 +261,28 @@ def test_the_openapi_documents_what_listing_answers(store: Store) -> None:
     listing = store.client.get("/api/orders/openapi.json").get_json()["paths"]["/api/orders/orders"]
     assert {"200", "400", "401", "422", "503"} <= set(listing["get"]["responses"])
     assert [p["name"] for p in listing["get"]["parameters"]] == ["limit", "cursor"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "statuses"),
+    [
+        (
+            "/api/orders/orders",
+            "post",
+            {"201", "400", "409", "413", "415", "422", "428", "502", "503"},
+        ),
+        ("/api/orders/orders", "get", {"200", "400", "401", "422", "503"}),
+        ("/api/orders/orders/{order_id}", "get", {"200", "404", "503"}),
+    ],
+)
+def test_the_openapi_documents_every_status_a_route_answers(
+    store: Store, path: str, method: str, statuses: set[str]
+) -> None:
+    document = store.client.get("/api/orders/openapi.json").get_json()
+    assert statuses <= set(document["paths"][path][method]["responses"])
+
+
+def test_the_internal_openapi_documents_every_status_of_a_status_change(store: Store) -> None:
+    document = store.client.get("/internal/orders/openapi.json").get_json()
+    put = document["paths"]["/internal/orders/{order_id}/status"]["put"]
+    assert {"200", "401", "403", "404", "409", "422", "503"} <= set(put["responses"])
