@@ -32,7 +32,7 @@ from typing import Any
 import redis
 from prometheus_client import Counter
 
-from emporium.outbound import ServiceClient
+from emporium.outbound import DependencyUnavailableError, ServiceClient
 from emporium.problems import Problem
 from orders.events import EventPublisher
 from orders.models import Checkout, Money, Order, OrderItem, StatusChange
@@ -40,9 +40,12 @@ from orders.store import OrdersStore, Written, now_iso
 
 log = logging.getLogger(__name__)
 
+# Labelled, so that under gunicorn each worker makes its series, not the master at import.
 CART_CLEANUP_FAILURES = Counter(
     "orders_cart_cleanup_failures",
-    "Orders placed whose cart could not be deleted afterwards (the order stands)",
+    "Orders placed whose cart could not be deleted afterwards (the order stands), by reason:"
+    " unavailable (cart out of reach or answering 5xx), refused (another 4xx), error",
+    ["reason"],
 )
 
 _PRODUCT_PATH = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -129,16 +132,18 @@ def _empty_cart(orders: Orders, cart_id: str, order_id: str) -> None:
     claim keeps it from becoming a second order, and carts expire on their own."""
     try:
         status = orders.cart.request("DELETE", f"/api/cart/carts/{cart_id}").status
+    except DependencyUnavailableError as error:  # 5xx, timeouts, the circuit open
+        reason, detail = "unavailable", str(error)
     except Exception as error:  # the cart client's failures, whatever they are
-        status, reason = None, f"{type(error).__name__}: {error}"
+        reason, detail = "error", f"{type(error).__name__}: {error}"
     else:
-        reason = f"HTTP {status}"
-    if status in (204, 404):  # 404: gone already
-        return
-    CART_CLEANUP_FAILURES.inc()
+        if status in (204, 404):  # 404: gone already
+            return
+        reason, detail = "refused", f"HTTP {status}"
+    CART_CLEANUP_FAILURES.labels(reason).inc()
     log.warning(
         "order placed, its cart not emptied",
-        extra={"cartId": cart_id, "orderId": order_id, "error": reason},
+        extra={"cartId": cart_id, "orderId": order_id, "reason": reason, "error": detail},
     )
 
 

@@ -361,31 +361,35 @@ def test_a_replay_does_not_publish_what_its_first_attempt_is_publishing(store: S
 # Emptying the cart, after the order is written.
 
 
-def cleanup_failures() -> float:
-    return REGISTRY.get_sample_value("orders_cart_cleanup_failures_total") or 0.0
+REASONS = ("unavailable", "refused", "error")
+
+
+def cleanup_failures(reason: str) -> float:
+    sample = "orders_cart_cleanup_failures_total"
+    return REGISTRY.get_sample_value(sample, {"reason": reason}) or 0.0
 
 
 @pytest.mark.parametrize(
-    "failure",
+    ("failure", "reason"),
     [
-        DependencyUnavailableError("cart", 1),  # cart answering 5xx, timing out, circuit open
-        urllib3.exceptions.ReadTimeoutError(None, "/api/cart/carts/crt-1", "read timed out"),
-        RuntimeError("anything else"),
-        409,
+        (DependencyUnavailableError("cart", 1), "unavailable"),  # 5xx, timeouts, circuit open
+        (urllib3.exceptions.ReadTimeoutError(None, "/", "read timed out"), "error"),
+        (RuntimeError("anything else"), "error"),
+        (409, "refused"),
     ],
-    ids=["unavailable", "timeout", "an-exception", "a-4xx"],
+    ids=["unavailable", "a-raw-timeout", "an-exception", "a-4xx"],
 )
 def test_a_placed_order_is_a_201_whatever_becomes_of_its_cart(
-    store: Store, failure: Exception | int
+    store: Store, failure: Exception | int, reason: str
 ) -> None:
     store.cart.delete_fails = failure
-    before = cleanup_failures()
+    before = cleanup_failures(reason)
     placed = store.checkout()
     assert placed.status_code == 201
     order = placed.get_json()
     assert store.client.get(f"/api/orders/orders/{order['id']}").status_code == 200
     assert published(store) == [order["id"]]  # and fulfillment hears of it
-    assert cleanup_failures() == before + 1
+    assert cleanup_failures(reason) == before + 1
     # The cart is left, but it cannot become a second order.
     store.cart.delete_fails = None
     assert store.checkout(key="key-00000002").status_code == 409
@@ -393,9 +397,9 @@ def test_a_placed_order_is_a_201_whatever_becomes_of_its_cart(
 
 def test_a_cart_already_gone_is_no_cleanup_failure(store: Store) -> None:
     store.cart.delete_fails = 404
-    before = cleanup_failures()
+    before = [cleanup_failures(reason) for reason in REASONS]
     assert store.checkout().status_code == 201
-    assert cleanup_failures() == before
+    assert [cleanup_failures(reason) for reason in REASONS] == before
 
 
 # Prices.
