@@ -9,7 +9,7 @@
    request, both HMACs under `ORDERS_HMAC_KEY`) and a claim of the cart in one transaction;
 4. then, the order standing whatever happens next: empties the cart (a failure is logged and
    counted in `orders_cart_cleanup_failures_total`) and publishes OrderPlaced (a refused event
-   stays in the outbox for the relay).
+   stays in the outbox for the relay; so does a published one the table failed to clear).
 
 `relay_unpublished` publishes the events a failure kept in the outbox. The routes (`routes.py`)
 only parse the request, call one of these and render the answer.
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import Counter
 
 from emporium.outbound import DependencyUnavailableError, ServiceClient
@@ -176,7 +177,14 @@ def publish(orders: Orders, order: Order) -> bool:
             extra={"orderId": order.id, "error": str(error)},
         )
         return False
-    orders.store.mark_published(order.id)
+    try:
+        orders.store.mark_published(order.id)
+    except (BotoCoreError, ClientError) as error:
+        # Published all the same; once its lease ends the relay sends it again (at least once).
+        log.warning(
+            "event published, its order left in the outbox",
+            extra={"orderId": order.id, "error": str(error)},
+        )
     return True
 
 

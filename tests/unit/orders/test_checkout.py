@@ -422,3 +422,30 @@ def test_a_product_catalog_no_longer_has_is_a_422_even_if_still_cached(store: St
     assert answer.get_json()["type"].endswith("/product-unavailable")
     assert answer.get_json()["productId"] == "kettle"
     assert store.items() == []
+
+
+class ThrottledOutbox:
+    """The DynamoDB client, but taking an order out of the outbox is throttled."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def update_item(self, **request: Any) -> Any:
+        if request.get("UpdateExpression", "").startswith("REMOVE outbox"):
+            error = {"Code": "ThrottlingException", "Message": "slow down"}
+            raise ClientError({"Error": error}, "UpdateItem")
+        return self.real.update_item(**request)
+
+
+def test_a_placed_order_is_a_201_when_its_outbox_entry_cannot_be_cleared(store: Store) -> None:
+    orders = orders_of(store)
+    client = ThrottledOutbox(orders.store.client())
+    store.app.extensions["orders"] = dataclasses.replace(
+        orders, store=dataclasses.replace(orders.store, client=lambda: client)
+    )
+    placed = store.checkout()
+    assert placed.status_code == 201
+    assert published(store) == [placed.get_json()["id"]]
