@@ -7,6 +7,7 @@ a local Redis, and the development OpenID issuer (`devstack.issuer`) for shopper
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -141,6 +142,9 @@ def service_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
         "ORDERS_CART_URL": ports.url("cart"),
         "ORDERS_CATALOG_URL": ports.url("catalog"),
         "ORDERS_INTERNAL_TOKEN": LOCAL_INTERNAL_TOKEN,
+        "ORDERS_HMAC_KEY": base.get("ORDERS_HMAC_KEY") or secrets.token_urlsafe(32),  # per run
+        "ORDERS_OIDC_ISSUER": base.get("ORDERS_OIDC_ISSUER") or "http://127.0.0.1:8086",
+        "ORDERS_OIDC_AUDIENCE": base.get("ORDERS_OIDC_AUDIENCE") or "emporium-ui",
         "FULFILLMENT_ORDERS_URL": ports.url("orders"),
         "FULFILLMENT_ORDERS_TOKEN": LOCAL_INTERNAL_TOKEN,
         # Sign-in: the issuer signs for the store's page, which may be opened by either name.

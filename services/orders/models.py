@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ORDER_ID = r"ord-[0-9a-f]{24}"
+# 32 hex digits: 128 random bits. 24: the ids made before, derived from Idempotency-Keys.
+ORDER_ID = r"ord-(?:[0-9a-f]{32}|[0-9a-f]{24})"
 CART_ID = r"[A-Za-z0-9_-]{1,64}"
 IDEMPOTENCY_KEY = r"[A-Za-z0-9_.:-]{8,128}"
 
@@ -14,7 +15,11 @@ Status = Literal["PLACED", "PAID", "SHIPPED", "PAYMENT_DECLINED"]
 
 
 class Money(BaseModel):
-    amount: int
+    """An amount in minor units (cents) with its ISO 4217 currency."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    amount: int = Field(ge=0)
     currency: Literal["USD"]
 
 
@@ -52,6 +57,14 @@ class Checkout(BaseModel):
     cartId: str = Field(pattern=f"^{CART_ID}$")
     customer: Customer
     payment: Payment
+    expectedTotal: Money | None = Field(
+        default=None,
+        description=(
+            "The total the shopper saw. If the cart's total at the catalog's current prices"
+            " differs, the checkout is refused with 409 total-changed and its `total`, and"
+            " nothing is written."
+        ),
+    )
 
 
 class OrderItem(BaseModel):
@@ -84,9 +97,14 @@ class OrderPage(BaseModel):
 
 
 class ListOrdersQuery(BaseModel):
-    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=512)
+    """Whose orders comes from the ID token alone: naming an email is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100, description="Page size, 1 to 100")
+    cursor: str | None = Field(
+        default=None, max_length=512, description="The `nextCursor` of the previous page"
+    )
 
 
 class StatusUpdate(BaseModel):

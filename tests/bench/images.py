@@ -49,6 +49,9 @@ ENV = {
     "ORDERS_CART_URL": "http://cart:8080",
     "ORDERS_CATALOG_URL": "http://catalog:8080",
     "ORDERS_INTERNAL_TOKEN": "bench-internal-token",
+    "ORDERS_HMAC_KEY": "bench-hmac-key-0123456789abcdef-0123",
+    "ORDERS_OIDC_ISSUER": "http://issuer.invalid",  # never fetched: nothing lists orders here
+    "ORDERS_OIDC_AUDIENCE": "emporium-ui",
     "FULFILLMENT_ORDERS_URL": "http://orders:8080",
     "FULFILLMENT_ORDERS_TOKEN": "bench-internal-token",
     **{f"EDGE_UPSTREAM_{name.upper()}": f"http://{name}:8080" for name in SERVICES},

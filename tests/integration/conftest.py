@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, NoReturn
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from tests.oidc_issuer import AUDIENCE, LocalIssuer
 
 from devstack import stack
 from devstack.processes import Child, Group, free_port
@@ -254,12 +255,20 @@ class Store(StoreClient):
         )
 
 
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[LocalIssuer]:
+    """The OpenID Connect issuer whose ID tokens orders accepts: a key and its JWKS, on loopback."""
+    with LocalIssuer() as running:
+        yield running
+
+
 @pytest.fixture(scope="module")
-def store() -> Iterator[Store]:
+def store(issuer: LocalIssuer) -> Iterator[Store]:
     require_binary("redis-server", REDIS_HINT)
     ports = Ports.free()
     # A dead worker's messages are claimed after 2 s of silence here (30 s by default).
     env = {**stack.service_env(ports, os.environ), "FULFILLMENT_CLAIM_IDLE_MS": "2000"}
+    env |= {"ORDERS_OIDC_ISSUER": issuer.url, "ORDERS_OIDC_AUDIENCE": AUDIENCE}
     with Group() as group, requests.Session() as http:
         stack.start_store(group, ports, env, redis="redis-server")
         yield Store(ports.url("edge"), http, ports, env, group)

@@ -72,6 +72,9 @@ def service_env(service: str) -> dict[str, str]:
             "ORDERS_CART_URL": "http://cart:8080",
             "ORDERS_CATALOG_URL": "http://catalog:8080",
             "ORDERS_INTERNAL_TOKEN": INTERNAL_TOKEN,
+            "ORDERS_HMAC_KEY": "container-test-hmac-key-0123456789abcdef",
+            "ORDERS_OIDC_ISSUER": "http://issuer.invalid",  # no listing here: never fetched
+            "ORDERS_OIDC_AUDIENCE": "emporium-ui",
         },
         "fulfillment": {
             "FULFILLMENT_ORDERS_URL": "http://orders:8080",

@@ -10,13 +10,17 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from tests.integration.conftest import Store
+import redis
+from tests.integration.conftest import Store, checkout_body
 from tests.integration.test_fulfillment import fulfillment_records
+from tests.oidc_issuer import LocalIssuer
 
 pytestmark = pytest.mark.integration
 
 
-def test_a_shopper_browses_fills_a_cart_checks_out_and_the_order_ships(store: Store) -> None:
+def test_a_shopper_browses_fills_a_cart_checks_out_and_the_order_ships(
+    store: Store, issuer: LocalIssuer
+) -> None:
     assert store.call("GET", "/").status_code == 200  # the UI, through the same edge
     categories = store.call("GET", "/api/catalog/categories").json()["items"]
     kitchen = store.call("GET", f"/api/catalog/products?category={categories[0]['id']}&limit=2")
@@ -45,8 +49,33 @@ def test_a_shopper_browses_fills_a_cart_checks_out_and_the_order_ships(store: St
     replay = store.checkout(cart_id, key=key)  # the same checkout, sent again
     assert replay.status_code == 201
     assert replay.json()["id"] == order["id"]
-    mine = store.call("GET", "/api/orders/orders?email=ada@example.com&limit=100").json()["items"]
+    signed_in = {"Authorization": f"Bearer {issuer.token('ada@example.com')}"}
+    mine = store.call("GET", "/api/orders/orders?limit=100", headers=signed_in).json()["items"]
     assert [o["id"] for o in mine].count(order["id"]) == 1
+    assert store.call("GET", "/api/orders/orders?limit=100").status_code == 401
+
+
+def test_a_cart_becomes_one_order_at_the_total_the_shopper_saw(store: Store) -> None:
+    cart_id = store.cart_with(("cast-iron-skillet", 1))
+    subtotal = store.call("GET", f"/api/cart/carts/{cart_id}").json()["subtotal"]
+    body = {**checkout_body(cart_id), "expectedTotal": {**subtotal, "amount": 1}}
+    changed = store.call(
+        "POST", "/api/orders/orders", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
+    )
+    assert changed.status_code == 409, changed.text
+    assert changed.json()["type"].endswith("/total-changed")
+    assert changed.json()["total"] == subtotal  # nothing written: the cart is still there
+    placed = store.call(
+        "POST",
+        "/api/orders/orders",
+        json={**body, "expectedTotal": changed.json()["total"]},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert placed.status_code == 201, placed.text
+    again = store.checkout(cart_id)  # another key: the cart made its order already
+    assert again.status_code == 409, again.text
+    assert again.json()["type"].endswith("/cart-checked-out")
+    assert placed.json()["id"] not in again.text
 
 
 def test_a_card_ending_0000_is_declined(store: Store) -> None:

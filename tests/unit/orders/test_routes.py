@@ -1,135 +1,12 @@
-"""The orders service on the Flask test client: moto's DynamoDB, fakeredis, and stand-ins
-for the cart and catalog services (their real selves are in the integration tests)."""
+"""The orders HTTP API on the Flask test client: what a shopper and fulfillment see."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import fakeredis
 import pytest
-from flask import Flask
-from flask.testing import FlaskClient
-from moto import mock_aws
-
-import orders.app
-from emporium.outbound import DependencyUnavailableError, Reply
-from orders.routes import relay_unpublished
-
-TOKEN = "internal-token-for-tests"
-STREAM = "emporium:orders:events"
-PRICES = {"mug": 1200, "kettle": 4500}
-
-
-class FakeCatalog:
-    def __init__(self) -> None:
-        self.prices = dict(PRICES)
-
-    def get(self, path: str, params: Any = None) -> Reply:
-        product_id = path.rsplit("/", 1)[1]
-        if product_id not in self.prices:
-            return Reply(404, {}, b"{}")
-        body = {
-            "id": product_id,
-            "name": product_id.title(),
-            "price": {"amount": self.prices[product_id], "currency": "USD"},
-        }
-        return Reply(200, {}, json.dumps(body).encode())
-
-
-class FakeCart:
-    def __init__(self) -> None:
-        self.carts: dict[str, list[dict[str, Any]]] = {}
-        self.down = False
-
-    def get(self, path: str, params: Any = None) -> Reply:
-        if self.down:
-            raise DependencyUnavailableError("cart", 1)
-        cart_id = path.rsplit("/", 1)[1]
-        if cart_id not in self.carts:
-            return Reply(404, {}, b"{}")
-        return Reply(200, {}, json.dumps({"id": cart_id, "items": self.carts[cart_id]}).encode())
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Reply:
-        assert method == "DELETE"
-        self.carts.pop(path.rsplit("/", 1)[1], None)
-        return Reply(204, {}, b"")
-
-
-@dataclasses.dataclass
-class Store:
-    app: Flask
-    client: FlaskClient
-    cart: FakeCart
-    catalog: FakeCatalog
-    redis: fakeredis.FakeRedis
-    server: fakeredis.FakeServer
-
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(fields[b"event"]) for _, fields in self.redis.xrange(STREAM)]
-
-    def checkout(self, key: str = "key-00000001", **changes: Any) -> Any:
-        return self.client.post(
-            "/api/orders/orders", json=checkout_body(**changes), headers={"Idempotency-Key": key}
-        )
-
-
-def checkout_body(**changes: Any) -> dict[str, Any]:
-    body = {
-        "cartId": "crt-1",
-        "customer": {
-            "email": "ada@example.com",
-            "name": "Ada Lovelace",
-            "address": {
-                "line1": "1 Analytical St",
-                "city": "London",
-                "postalCode": "N1 9GU",
-                "country": "GB",
-            },
-        },
-        "payment": {"card": "4242424242424242"},
-    }
-    return {**body, **changes}
-
-
-@pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
-    server = fakeredis.FakeServer()
-    monkeypatch.setattr(
-        orders.app, "redis_client", lambda *a, **k: fakeredis.FakeRedis(server=server)
-    )
-    environ = {
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "DYNAMODB_CREATE_TABLES": "true",
-        "ORDERS_CART_URL": "http://cart.invalid",
-        "ORDERS_CATALOG_URL": "http://catalog.invalid",
-        "ORDERS_INTERNAL_TOKEN": TOKEN,
-    }
-    with mock_aws():
-        app = orders.app.create_app(environ)
-        cart, catalog = FakeCart(), FakeCatalog()
-        app.extensions["orders"] = dataclasses.replace(
-            app.extensions["orders"], cart=cart, catalog=catalog
-        )
-        cart.carts["crt-1"] = [
-            {"productId": "mug", "name": "Mug", "quantity": 2, "unitPrice": {"amount": 999}},
-            {"productId": "kettle", "name": "Kettle", "quantity": 1},
-        ]
-        yield Store(
-            app, app.test_client(), cart, catalog, fakeredis.FakeRedis(server=server), server
-        )
-
-
-def set_status(store: Store, order_id: str, status: str, token: str = TOKEN) -> Any:
-    return store.client.put(
-        f"/internal/orders/{order_id}/status",
-        json={"status": status},
-        headers={"Authorization": f"Bearer {token}"},
-    )
+from tests.unit.orders.conftest import Store, checkout_body, set_status
 
 
 def test_checkout_places_a_repriced_order_empties_the_cart_and_publishes(store: Store) -> None:
@@ -163,7 +40,7 @@ def test_a_replayed_checkout_returns_the_same_order_and_no_second_event(store: S
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.get_json() == first
     assert len(store.events()) == 1
-    listed = store.client.get("/api/orders/orders?email=ada@example.com").get_json()["items"]
+    listed = store.mine().get_json()["items"]
     assert [order["id"] for order in listed] == [first["id"]]
 
 
@@ -233,41 +110,114 @@ def test_cart_service_down_is_a_503_and_no_order(store: Store) -> None:
     response = store.checkout()
     assert response.status_code == 503
     assert "Retry-After" in response.headers
-    assert store.client.get("/api/orders/orders?email=ada@example.com").get_json()["items"] == []
+    assert store.mine().get_json()["items"] == []
     store.cart.down = False
     assert store.checkout().status_code == 201  # the same key works once the cart is back
-
-
-def test_an_event_redis_did_not_take_is_published_by_the_relay(store: Store) -> None:
-    store.server.connected = False
-    order = store.checkout().get_json()
-    assert order["status"] == "PLACED"  # the order stands
-    store.server.connected = True
-    assert store.events() == []
-    relay_unpublished(store.app.extensions["orders"])
-    relay_unpublished(store.app.extensions["orders"])  # nothing left: no second event
-    assert [event["orderId"] for event in store.events()] == [order["id"]]
 
 
 def test_orders_of_a_customer_come_newest_first_a_page_at_a_time(store: Store) -> None:
     ids = []
     for number in range(5):
-        store.cart.carts["crt-1"] = [{"productId": "mug", "quantity": number + 1}]
-        ids.append(store.checkout(key=f"key-{number:08d}").get_json()["id"])
+        store.cart.carts[f"crt-{number}"] = [{"productId": "mug", "quantity": number + 1}]
+        ids.append(store.checkout(key=f"key-{number:08d}", cartId=f"crt-{number}").get_json()["id"])
     seen, cursor = [], None
     while True:
-        url = "/api/orders/orders?email=ada@example.com&limit=2" + (
-            f"&cursor={cursor}" if cursor else ""
-        )
-        page = store.client.get(url).get_json()
+        page = store.mine(limit=2, **({"cursor": cursor} if cursor else {})).get_json()
         seen += [order["id"] for order in page["items"]]
         cursor = page["nextCursor"]
         if cursor is None:
             break
     assert seen == list(reversed(ids))
-    other = store.client.get(f"/api/orders/orders?email=bob@example.com&cursor={cursor or 'eA'}")
+
+
+def test_a_page_cursor_of_another_customer_is_refused(store: Store) -> None:
+    for number in range(3):
+        store.cart.carts[f"crt-{number}"] = [{"productId": "mug", "quantity": 1}]
+        store.checkout(key=f"key-{number:08d}", cartId=f"crt-{number}")
+    cursor = store.mine(limit=1).get_json()["nextCursor"]
+    assert cursor
+    other = store.mine("bob@example.com", cursor=cursor)
     assert other.status_code == 400
-    assert store.client.get("/api/orders/orders").status_code == 422
+    assert other.get_json()["type"].endswith("/invalid-cursor")
+
+
+def test_a_customer_lists_only_their_own_orders(store: Store) -> None:
+    mine = store.checkout(key="key-ada-0001").get_json()["id"]
+    store.cart.carts["crt-2"] = [{"productId": "mug", "quantity": 1}]
+    bob = checkout_body(cartId="crt-2")
+    bob["customer"] = {**bob["customer"], "email": "bob@example.com"}
+    theirs = store.client.post(
+        "/api/orders/orders", json=bob, headers={"Idempotency-Key": "key-bob-0001"}
+    ).get_json()["id"]
+    assert [order["id"] for order in store.mine().get_json()["items"]] == [mine]
+    assert [order["id"] for order in store.mine("bob@example.com").get_json()["items"]] == [theirs]
+
+
+def test_there_is_no_naming_another_customers_email(store: Store) -> None:
+    store.cart.carts["crt-2"] = [{"productId": "mug", "quantity": 1}]
+    bob = checkout_body(cartId="crt-2")
+    bob["customer"] = {**bob["customer"], "email": "bob@example.com"}
+    store.client.post("/api/orders/orders", json=bob, headers={"Idempotency-Key": "key-bob-0001"})
+    asked = store.mine("ada@example.com", email="bob@example.com")
+    assert asked.status_code == 422
+    assert asked.get_json()["errors"][0]["location"] == "query.email"
+    anonymous = store.client.get("/api/orders/orders?email=bob@example.com")
+    assert anonymous.status_code == 422  # the query is refused before the token is looked at
+    assert "items" not in anonymous.get_json()
+
+
+def test_emails_match_whatever_their_case(store: Store) -> None:
+    body = checkout_body()
+    body["customer"] = {**body["customer"], "email": "Ada.Lovelace@Example.COM"}
+    placed = store.client.post(
+        "/api/orders/orders", json=body, headers={"Idempotency-Key": "key-case-0001"}
+    ).get_json()
+    assert placed["customer"]["email"] == "Ada.Lovelace@Example.COM"  # kept as it was typed
+    listed = store.mine("ada.lovelace@example.com").get_json()["items"]
+    assert [order["id"] for order in listed] == [placed["id"]]
+
+
+def test_listing_without_a_token_is_a_401_challenge(store: Store) -> None:
+    store.checkout()
+    answer = store.client.get("/api/orders/orders")
+    assert answer.status_code == 401
+    assert answer.mimetype == "application/problem+json"
+    assert answer.headers["WWW-Authenticate"] == 'Bearer realm="emporium"'
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": -3600},
+        {"aud": "another-client"},
+        {"iss": "https://another-issuer.example"},
+        {"email_verified": False},
+    ],
+)
+def test_listing_with_a_refused_token_is_a_401(store: Store, claims: dict[str, Any]) -> None:
+    store.checkout()
+    token = store.issuer.token("ada@example.com", **claims)
+    answer = store.client.get("/api/orders/orders", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"] == 'Bearer realm="emporium", error="invalid_token"'
+    assert answer.get_json()["type"].endswith("/invalid-token")
+    assert "items" not in answer.get_json()
+
+
+def test_listing_while_the_issuer_is_out_of_reach_is_a_503(store: Store) -> None:
+    store.issuer.jwks_status = 500
+    try:
+        answer = store.mine()
+    finally:
+        store.issuer.jwks_status = 200
+    assert answer.status_code == 503
+    assert answer.mimetype == "application/problem+json"
+    assert "Retry-After" in answer.headers
+
+
+def test_an_order_stays_readable_by_its_id_without_a_token(store: Store) -> None:
+    order = store.checkout().get_json()
+    assert store.client.get(f"/api/orders/orders/{order['id']}").get_json() == order
 
 
 def test_unknown_order_is_a_404(store: Store) -> None:
@@ -305,3 +255,34 @@ def test_the_openapi_documents_checkout_with_its_idempotency_key(store: Store) -
     checkout = document["paths"]["/api/orders/orders"]["post"]
     assert {"name": "Idempotency-Key", "in": "header"}.items() <= checkout["parameters"][0].items()
     assert "/api/orders/orders/{order_id}" in document["paths"]
+
+
+def test_the_openapi_documents_what_listing_answers(store: Store) -> None:
+    listing = store.client.get("/api/orders/openapi.json").get_json()["paths"]["/api/orders/orders"]
+    assert {"200", "400", "401", "422", "503"} <= set(listing["get"]["responses"])
+    assert [p["name"] for p in listing["get"]["parameters"]] == ["limit", "cursor"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "statuses"),
+    [
+        (
+            "/api/orders/orders",
+            "post",
+            {"201", "400", "409", "413", "415", "422", "428", "502", "503"},
+        ),
+        ("/api/orders/orders", "get", {"200", "400", "401", "422", "503"}),
+        ("/api/orders/orders/{order_id}", "get", {"200", "404", "503"}),
+    ],
+)
+def test_the_openapi_documents_every_status_a_route_answers(
+    store: Store, path: str, method: str, statuses: set[str]
+) -> None:
+    document = store.client.get("/api/orders/openapi.json").get_json()
+    assert statuses <= set(document["paths"][path][method]["responses"])
+
+
+def test_the_internal_openapi_documents_every_status_of_a_status_change(store: Store) -> None:
+    document = store.client.get("/internal/orders/openapi.json").get_json()
+    put = document["paths"]["/internal/orders/{order_id}/status"]["put"]
+    assert {"200", "401", "403", "404", "409", "422", "503"} <= set(put["responses"])
