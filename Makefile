@@ -9,6 +9,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 PYTHON ?= python3
+# Helm 4 checks the chart too (charts/build-helm builds it once, cached; Helm 3's version is
+# the script's own default).
+HELM4_VERSION ?= v4.3.2
 UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
@@ -25,7 +28,7 @@ BASE_IMAGE ?= python:3.12-slim
 BUILD_IMAGE ?= $(BASE_IMAGE)
 DEBIAN_IMAGE ?= debian:bookworm-slim
 
-.PHONY: help setup run test lint typecheck unit integration fmt bench images base-images clean
+.PHONY: help setup run test lint typecheck unit integration fmt bench images base-images chart-tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +69,11 @@ bench: $(VENV)/.synced ## the figures: catalog read vs bare Flask, checkout to S
 	$(BIN)/python tests/bench/catalog_read.py
 	$(BIN)/python tests/bench/checkout_to_shipped.py
 	$(BIN)/python tests/bench/fulfillment_throughput.py
+
+chart-tools: ## helm 3 and 4 built through the Go module proxy, and Kubernetes' OpenAPI documents (cached)
+	charts/build-helm >/dev/null
+	HELM_VERSION=$(HELM4_VERSION) charts/build-helm >/dev/null
+	charts/fetch-kubernetes-openapi >/dev/null
 
 images: ## build every image, tagged emporium/<name>:<git sha> and :dev, and print sizes
 	BASE_IMAGE=$(BASE_IMAGE) BUILD_IMAGE=$(BUILD_IMAGE) DEBIAN_IMAGE=$(DEBIAN_IMAGE) \

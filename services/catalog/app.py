@@ -19,6 +19,7 @@ from emporium.app import create_service_app, health
 from emporium.background import PerProcess
 from emporium.config import Env, RedisSettings, ServiceSettings
 from emporium.dynamodb import TABLE_NAME, DynamoDBSettings, dynamodb_client
+from emporium.pagination import Cursors
 from emporium.redis import redis_client
 
 
@@ -26,6 +27,7 @@ from emporium.redis import redis_client
 class CatalogSettings:
     table: str
     admin_token: str
+    hmac_key: str  # signs page cursors
     product_ttl: int
     list_ttl: int
     service: ServiceSettings
@@ -38,6 +40,7 @@ class CatalogSettings:
         return cls(
             table=own.text("TABLE", "emporium-catalog", pattern=TABLE_NAME),
             admin_token=own.secret("ADMIN_TOKEN"),
+            hmac_key=own.secret("HMAC_KEY", min_length=32),
             product_ttl=own.integer("CACHE_TTL_SECONDS", 300, min=1),
             list_ttl=own.integer("LIST_CACHE_TTL_SECONDS", 30, min=1),
             service=ServiceSettings.from_env(shared),
@@ -69,6 +72,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     app.extensions["catalog"] = Catalog(
         store=store,
         cache=create_cache(redis, settings.dynamodb),
+        cursors=Cursors(settings.hmac_key, "products"),
         product_ttl=settings.product_ttl,
         list_ttl=settings.list_ttl,
     )

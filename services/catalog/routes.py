@@ -33,7 +33,7 @@ from catalog.store import (
 )
 from emporium.api import Api, Header, json_response
 from emporium.models import PRODUCT_ID
-from emporium.pagination import decode_cursor, encode_cursor
+from emporium.pagination import Cursors
 from emporium.problems import Problem, problem_response
 
 api = Api(
@@ -65,6 +65,7 @@ class Catalog:
 
     store: CatalogStore
     cache: ReadThroughCache
+    cursors: Cursors
     product_ttl: float
     list_ttl: float
 
@@ -87,11 +88,12 @@ def _json(body: bytes | str, status: int = 200, etag: int | None = None) -> Resp
 )
 def list_products(query: ListProductsQuery) -> Response:
     catalog = _catalog()
-    after = decode_cursor(query.cursor, query.category, _ID) if query.cursor else None
+    cursors = catalog.cursors
+    after = cursors.decode(query.cursor, query.category, _ID) if query.cursor else None
 
     def load() -> bytes:
         items, more = catalog.store.list_products(query.category, query.limit, after)
-        cursor = encode_cursor(items[-1].id, query.category) if more else None
+        cursor = cursors.encode(items[-1].id, query.category) if more else None
         return ProductPage(items=items, nextCursor=cursor).model_dump_json().encode()
 
     def key() -> str:

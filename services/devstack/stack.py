@@ -138,13 +138,13 @@ def service_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
         "DYNAMODB_CREATE_TABLES": "true",
         "WEB_CONCURRENCY": base.get("WEB_CONCURRENCY") or "2",
         "CATALOG_ADMIN_TOKEN": base.get("CATALOG_ADMIN_TOKEN") or LOCAL_ADMIN_TOKEN,
+        # A key of this run's own: cursors of an earlier run stop verifying, as after a rotation.
+        "CATALOG_HMAC_KEY": base.get("CATALOG_HMAC_KEY") or secrets.token_urlsafe(32),
         "CART_CATALOG_URL": ports.url("catalog"),
         "ORDERS_CART_URL": ports.url("cart"),
         "ORDERS_CATALOG_URL": ports.url("catalog"),
         "ORDERS_INTERNAL_TOKEN": LOCAL_INTERNAL_TOKEN,
         "ORDERS_HMAC_KEY": base.get("ORDERS_HMAC_KEY") or secrets.token_urlsafe(32),  # per run
-        "ORDERS_OIDC_ISSUER": base.get("ORDERS_OIDC_ISSUER") or "http://127.0.0.1:8086",
-        "ORDERS_OIDC_AUDIENCE": base.get("ORDERS_OIDC_AUDIENCE") or "emporium-ui",
         "FULFILLMENT_ORDERS_URL": ports.url("orders"),
         "FULFILLMENT_ORDERS_TOKEN": LOCAL_INTERNAL_TOKEN,
         # Sign-in: the issuer signs for the store's page, which may be opened by either name.

@@ -18,6 +18,7 @@ from emporium.dynamodb import TABLE_NAME, DynamoDBSettings, dynamodb_client
 from emporium.health import DRAINING
 from emporium.oidc import IdTokenVerifier, OidcSettings
 from emporium.outbound import OutboundSettings, ServiceClient
+from emporium.pagination import Cursors
 from emporium.redis import redis_client
 from orders.checkout import Orders, relay_unpublished
 from orders.events import EventPublisher
@@ -82,6 +83,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     app.extensions["orders.id_tokens"] = IdTokenVerifier(
         settings.oidc, timeout=settings.outbound.read_timeout
     )
+    app.extensions["orders.cursors"] = Cursors(settings.hmac_key, "orders")
 
     # Publishes the events that a failure kept in the outbox; started in each worker, each one
     # leasing what it publishes. It stops mid-backlog when the worker starts draining.

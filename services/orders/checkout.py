@@ -33,10 +33,11 @@ import redis
 from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import Counter
 
+from emporium.models import Money
 from emporium.outbound import DependencyUnavailableError, ServiceClient
 from emporium.problems import Problem
 from orders.events import EventPublisher
-from orders.models import Checkout, Money, Order, OrderItem, StatusChange
+from orders.models import Checkout, Order, OrderItem, StatusChange
 from orders.store import OrdersStore, Written, now_iso
 
 log = logging.getLogger(__name__)

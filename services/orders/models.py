@@ -6,21 +6,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from emporium.models import Money
+from emporium.pagination import CURSOR
+
 # 32 hex digits: 128 random bits. 24: the ids made before, derived from Idempotency-Keys.
 ORDER_ID = r"ord-(?:[0-9a-f]{32}|[0-9a-f]{24})"
 CART_ID = r"[A-Za-z0-9_-]{1,64}"
 IDEMPOTENCY_KEY = r"[A-Za-z0-9_.:-]{8,128}"
 
 Status = Literal["PLACED", "PAID", "SHIPPED", "PAYMENT_DECLINED"]
-
-
-class Money(BaseModel):
-    """An amount in minor units (cents) with its ISO 4217 currency."""
-
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-    amount: int = Field(ge=0)
-    currency: Literal["USD"]
 
 
 class Address(BaseModel):
@@ -103,7 +97,10 @@ class ListOrdersQuery(BaseModel):
 
     limit: int = Field(default=20, ge=1, le=100, description="Page size, 1 to 100")
     cursor: str | None = Field(
-        default=None, max_length=512, description="The `nextCursor` of the previous page"
+        default=None,
+        max_length=512,
+        pattern=f"^{CURSOR}$",
+        description="The `nextCursor` of the previous page (signed: a made-up one is a 400)",
     )
 
 

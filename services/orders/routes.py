@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, request
 
 from emporium.api import Api, json_response
 from emporium.oidc import IdTokenVerifier
-from emporium.pagination import decode_cursor, encode_cursor
+from emporium.pagination import Cursors
 from emporium.problems import Problem
 from orders import checkout
 from orders.checkout import Orders
@@ -118,9 +118,10 @@ def get_order(order_id: str) -> Response:
 )
 def list_orders(query: ListOrdersQuery) -> Response:
     email = _customer_email()
-    after = decode_cursor(query.cursor, email.lower(), _POSITION) if query.cursor else None
+    cursors: Cursors = current_app.extensions["orders.cursors"]
+    after = cursors.decode(query.cursor, email.lower(), _POSITION) if query.cursor else None
     items, last = _orders().store.orders_of(email, query.limit, after)
-    next_cursor = encode_cursor(last, email.lower()) if last else None
+    next_cursor = cursors.encode(last, email.lower()) if last else None
     return json_response(OrderPage(items=items, nextCursor=next_cursor))
 
 

@@ -104,6 +104,7 @@ def main() -> int:
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "DYNAMODB_CREATE_TABLES": "true",
             "CATALOG_ADMIN_TOKEN": "bench-admin-token-0000",
+            "CATALOG_HMAC_KEY": "bench-catalog-hmac-key-0123456789abcdef",
         }
         print("[2/4] seeding the catalog", flush=True)
         subprocess.run(

@@ -45,6 +45,7 @@ ENV = {
     "DYNAMODB_CREATE_TABLES": "true",
     "REDIS_URL": "redis://redis:6379/0",
     "CATALOG_ADMIN_TOKEN": "bench-admin-token-0123",
+    "CATALOG_HMAC_KEY": "bench-catalog-hmac-key-0123456789abcdef",
     "CART_CATALOG_URL": "http://catalog:8080",
     "ORDERS_CART_URL": "http://cart:8080",
     "ORDERS_CATALOG_URL": "http://catalog:8080",

@@ -1,10 +1,6 @@
 """The store in a real browser: headless Chromium, driven by Playwright, clicks through the
 shopping journey against every process running, signs in through the development issuer's
-page and lists the shopper's orders. The order page is saved as a screenshot.
-
-The tests that place orders need the orders API's signed-in contract (`expectedTotal` at
-checkout, the listing by bearer token); against an orders service without it they skip and say
-so (`orders_contract` in conftest.py)."""
+page and lists the shopper's orders. The order page is saved as a screenshot."""
 
 from __future__ import annotations
 
@@ -231,9 +227,7 @@ def test_the_card_number_is_never_kept_in_the_browser(store: Store, page: Page) 
 # Orders, signed in (these need orders' side of the contract)
 
 
-def test_a_shopper_clicks_through_to_a_shipped_order(
-    store: Store, page: Page, orders_contract: None
-) -> None:
+def test_a_shopper_clicks_through_to_a_shipped_order(store: Store, page: Page) -> None:
     page.goto(store.url + "/")
     expect(page.get_by_test_id("product-link").first).to_be_visible()
     expect(page.get_by_test_id("category-link").first).to_be_visible()
@@ -257,18 +251,14 @@ def test_the_checkout_form_says_what_is_wrong_before_sending(store: Store, page:
     assert "#/checkout" in page.url  # nothing was sent
 
 
-def test_a_declined_card_ends_in_payment_declined(
-    store: Store, page: Page, orders_contract: None
-) -> None:
+def test_a_declined_card_ends_in_payment_declined(store: Store, page: Page) -> None:
     page.goto(store.url + "/")
     add_first_product_of_category(page, 2, "1")
     check_out(page, "4000000000000000")
     expect(page.get_by_test_id("order-status")).to_contain_text("DECLINED", timeout=30_000)
 
 
-def test_a_signed_in_shopper_sees_the_order_they_placed(
-    store: Store, page: Page, orders_contract: None
-) -> None:
+def test_a_signed_in_shopper_sees_the_order_they_placed(store: Store, page: Page) -> None:
     email = new_email()
     sign_in(page, store, email)
     expect(page.get_by_test_id("no-orders")).to_be_visible()
@@ -294,7 +284,7 @@ def test_a_signed_in_shopper_sees_the_order_they_placed(
     assert_card_not_kept(page)
 
 
-def test_orders_come_a_page_at_a_time(store: Store, page: Page, orders_contract: None) -> None:
+def test_orders_come_a_page_at_a_time(store: Store, page: Page) -> None:
     email = new_email()
     for _ in range(11):  # one more than a page
         body = checkout_body(store.cart_with(("linen-tea-towels", 1)))
@@ -314,7 +304,7 @@ def test_orders_come_a_page_at_a_time(store: Store, page: Page, orders_contract:
 
 
 def test_a_price_change_is_shown_and_confirmed_before_the_order_is_placed(
-    store: Store, page: Page, orders_contract: None
+    store: Store, page: Page
 ) -> None:
     product = {
         "name": f"Test Kettle {uuid.uuid4().hex[:6]}",
@@ -358,9 +348,7 @@ def test_a_price_change_is_shown_and_confirmed_before_the_order_is_placed(
     assert first.headers["idempotency-key"] != confirmed.headers["idempotency-key"]
 
 
-def test_a_cart_ordered_in_another_tab_is_not_ordered_twice(
-    store: Store, page: Page, orders_contract: None
-) -> None:
+def test_a_cart_ordered_in_another_tab_is_not_ordered_twice(store: Store, page: Page) -> None:
     page.goto(store.url + "/")
     add_first_product_of_category(page, 4, "1")
     other = page.context.new_page()  # the same cart: its id is in the shared localStorage

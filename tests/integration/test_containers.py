@@ -66,7 +66,10 @@ def service_env(service: str) -> dict[str, str]:
         "REDIS_URL": "redis://redis:6379/0",
     }
     own = {
-        "catalog": {"CATALOG_ADMIN_TOKEN": ADMIN_TOKEN},
+        "catalog": {
+            "CATALOG_ADMIN_TOKEN": ADMIN_TOKEN,
+            "CATALOG_HMAC_KEY": "containers-catalog-hmac-key-0123456789",
+        },
         "cart": {"CART_CATALOG_URL": "http://catalog:8080"},
         "orders": {
             "ORDERS_CART_URL": "http://cart:8080",

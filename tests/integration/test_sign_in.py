@@ -54,9 +54,7 @@ def test_the_readme_s_token_is_one_orders_accepts(store: Store) -> None:
     assert claims["email_verified"] is True
 
 
-def test_the_readme_lists_the_orders_of_the_token_s_address(
-    store: Store, orders_contract: None
-) -> None:
+def test_the_readme_lists_the_orders_of_the_token_s_address(store: Store) -> None:
     placed = store.checkout(store.cart_with(("linen-tea-towels", 1)))  # by ada@example.com
     assert placed.status_code == 201, placed.text
     listing = json.loads(run(sign_in_script(store)).strip().splitlines()[-1])
@@ -64,7 +62,7 @@ def test_the_readme_lists_the_orders_of_the_token_s_address(
     assert all(order["customer"]["email"] == "ada@example.com" for order in listing["items"])
 
 
-def test_without_a_token_the_listing_asks_for_one(store: Store, orders_contract: None) -> None:
+def test_without_a_token_the_listing_asks_for_one(store: Store) -> None:
     response = store.call("GET", "/api/orders/orders")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")

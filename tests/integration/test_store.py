@@ -10,16 +10,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis
 from tests.integration.conftest import Store, checkout_body
 from tests.integration.test_fulfillment import fulfillment_records
-from tests.oidc_issuer import LocalIssuer
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_shopper_browses_fills_a_cart_checks_out_and_the_order_ships(
-    store: Store, issuer: LocalIssuer
+    store: Store,
 ) -> None:
     assert store.call("GET", "/").status_code == 200  # the UI, through the same edge
     categories = store.call("GET", "/api/catalog/categories").json()["items"]
@@ -49,7 +47,7 @@ def test_a_shopper_browses_fills_a_cart_checks_out_and_the_order_ships(
     replay = store.checkout(cart_id, key=key)  # the same checkout, sent again
     assert replay.status_code == 201
     assert replay.json()["id"] == order["id"]
-    signed_in = {"Authorization": f"Bearer {issuer.token('ada@example.com')}"}
+    signed_in = {"Authorization": f"Bearer {store.id_token('ada@example.com')}"}
     mine = store.call("GET", "/api/orders/orders?limit=100", headers=signed_in).json()["items"]
     assert [o["id"] for o in mine].count(order["id"]) == 1
     assert store.call("GET", "/api/orders/orders?limit=100").status_code == 401

@@ -41,6 +41,7 @@ def catalog_environ() -> dict[str, str]:
     """The settings the catalog app is built from."""
     return {
         "CATALOG_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CATALOG_HMAC_KEY": "unit-test-catalog-hmac-key-0123456789",
         "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

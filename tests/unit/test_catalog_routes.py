@@ -21,6 +21,7 @@ from werkzeug.test import TestResponse
 
 from catalog.models import ProductWrite
 from catalog.store import CatalogStore
+from emporium.pagination import Cursors
 
 PRODUCTS = "/api/catalog/products"
 CATEGORIES = "/api/catalog/categories"
@@ -110,6 +111,10 @@ def product_counts(client: FlaskClient) -> dict[str, int]:
     return {category["id"]: category["productCount"] for category in response.get_json()["items"]}
 
 
+def locations(document: dict[str, Any]) -> set[str]:
+    return {error["location"] for error in document["errors"]}
+
+
 def cursor(data: object) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
@@ -195,18 +200,42 @@ class TestListing(OnTheSeedCatalog):
     @pytest.mark.parametrize(
         "garbage",
         [
-            pytest.param("garbage", id="not-base64-json"),
+            pytest.param("garbage", id="not-a-cursor"),
             pytest.param("%%%", id="not-base64"),
-            pytest.param(cursor(["bath-towel"]), id="json-not-an-object"),
-            pytest.param(cursor({"category": None}), id="no-after"),
-            pytest.param(cursor({"after": "../../etc", "category": None}), id="after-not-an-id"),
-            pytest.param(cursor({"after": 7, "category": None}), id="after-not-a-string"),
+            pytest.param(cursor({"after": "bath-towel", "listing": None}), id="unsigned"),
+            pytest.param("x" * 480 + "." + "A" * 23, id="tag-too-long"),
         ],
     )
-    def test_a_cursor_this_listing_did_not_issue_is_a_400(
+    def test_a_cursor_of_the_wrong_shape_is_a_422_naming_it(
         self, client: FlaskClient, problem: Problem, garbage: str
     ) -> None:
-        response = client.get(PRODUCTS, query_string={"cursor": garbage})
+        document = problem(client.get(PRODUCTS, query_string={"cursor": garbage}), 422)
+        assert locations(document) == {"query.cursor"}
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            pytest.param(["bath-towel"], id="json-not-an-object"),
+            pytest.param({"listing": None}, id="no-after"),
+            pytest.param({"after": "../../etc", "listing": None}, id="after-not-an-id"),
+            pytest.param({"after": 7, "listing": None}, id="after-not-a-string"),
+            pytest.param({"after": "bath-towel", "listing": None}, id="well-formed"),
+        ],
+    )
+    def test_a_cursor_this_listing_did_not_sign_is_a_400(
+        self, client: FlaskClient, problem: Problem, data: object
+    ) -> None:
+        forged = f"{cursor(data)}.{'A' * 22}"  # the shape of a cursor, with a made-up tag
+        response = client.get(PRODUCTS, query_string={"cursor": forged})
+        assert problem(response, 400)["type"].endswith("/invalid-cursor")
+
+    def test_a_cursor_signed_with_another_key_is_a_400(
+        self, client: FlaskClient, problem: Problem
+    ) -> None:
+        elsewhere = Cursors("another-deployment-key-0123456789abcdef", "products")
+        response = client.get(
+            PRODUCTS, query_string={"cursor": elsewhere.encode("bath-towel", None)}
+        )
         assert problem(response, 400)["type"].endswith("/invalid-cursor")
 
     @pytest.mark.parametrize("limit", ["0", "101", "abc"])

@@ -195,7 +195,12 @@ def test_a_secret_at_the_minimum_length_is_accepted() -> None:
 
 def settings_env(**overrides: str) -> dict[str, str]:
     """A valid catalog environment; an override set to "" unsets the variable."""
-    return {"CATALOG_ADMIN_TOKEN": SECRET, "AWS_REGION": "eu-west-1", **overrides}
+    return {
+        "CATALOG_ADMIN_TOKEN": SECRET,
+        "CATALOG_HMAC_KEY": SECRET * 2,
+        "AWS_REGION": "eu-west-1",
+        **overrides,
+    }
 
 
 def test_catalog_settings_have_defaults_for_everything_but_token_and_region() -> None:
@@ -238,6 +243,8 @@ def test_catalog_settings_accept_aws_default_region() -> None:
     [
         ({"CATALOG_ADMIN_TOKEN": ""}, "CATALOG_ADMIN_TOKEN"),
         ({"CATALOG_ADMIN_TOKEN": "short"}, "CATALOG_ADMIN_TOKEN"),
+        ({"CATALOG_HMAC_KEY": ""}, "CATALOG_HMAC_KEY"),
+        ({"CATALOG_HMAC_KEY": "a-key-of-only-31-characters-xyz"}, "CATALOG_HMAC_KEY"),
         ({"REDIS_URL": "http://cache:6379"}, "REDIS_URL"),
         ({"CATALOG_TABLE": "no spaces allowed"}, "CATALOG_TABLE"),
         ({"CATALOG_TABLE": "ab"}, "CATALOG_TABLE"),

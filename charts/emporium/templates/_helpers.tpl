@@ -225,12 +225,8 @@ CART_CATALOG_URL: {{ include "emporium.serviceUrl" (dict "ctx" $ "component" "ca
 ORDERS_TABLE: {{ $v.table | quote }}
 ORDERS_CART_URL: {{ include "emporium.serviceUrl" (dict "ctx" $ "component" "cart") | quote }}
 ORDERS_CATALOG_URL: {{ include "emporium.serviceUrl" (dict "ctx" $ "component" "catalog") | quote }}
-{{- with $v.oidc.issuer }}
-ORDERS_OIDC_ISSUER: {{ . | quote }}
-{{- end }}
-{{- with $v.oidc.audience }}
-ORDERS_OIDC_AUDIENCE: {{ . | quote }}
-{{- end }}
+ORDERS_OIDC_ISSUER: {{ required "orders.oidc.issuer is required: the OpenID issuer of customers' sign-in (on EKS, the Cognito user pool's issuer that make identity prints)" $v.oidc.issuer | quote }}
+ORDERS_OIDC_AUDIENCE: {{ required "orders.oidc.audience is required: the audience of the customers' ID tokens (on EKS, the Cognito app client id)" $v.oidc.audience | quote }}
 {{- with $v.oidc.jwksUrl }}
 ORDERS_OIDC_JWKS_URL: {{ . | quote }}
 {{- end }}
@@ -284,8 +280,9 @@ set, when a required one has no source.
 {{- toJson (dict "name" $entry.existingSecret "key" $entry.key) }}
 {{- else if and .ctx.Values.secrets.create (or $entry.value .required) }}
 {{- $value := required (printf "secrets.%s.value is required with secrets.create=true: give it at install, e.g. --set-string secrets.%s.value=\"$(openssl rand -hex 24)\" (or name an existing Secret in secrets.%s.existingSecret)" .secret .secret .secret) $entry.value }}
-{{- if lt (len $value) 16 }}
-{{- fail (printf "secrets.%s.value is too short: a secret needs at least 16 characters" .secret) }}
+{{- $minimum := ternary 32 16 (hasSuffix "HmacKey" .secret) }}
+{{- if lt (len $value) $minimum }}
+{{- fail (printf "secrets.%s.value is too short: it needs at least %d characters" .secret $minimum) }}
 {{- end }}
 {{- toJson (dict "name" (include "emporium.secretName" .ctx) "key" .secret) }}
 {{- else if .required }}

@@ -29,42 +29,50 @@ RELEASE, NAMESPACE = "shop", "store"
 # Every secret given at install, as values-kind.yaml's header shows.
 SECRET_VALUES = {
     "catalogAdminToken": "kind-admin-token-0123456789",
-    "catalogHmacKey": "kind-catalog-hmac-0123456789",
+    "catalogHmacKey": "kind-catalog-hmac-key-0123456789abcdef",
     "ordersInternalToken": "kind-internal-token-0123456789",
-    "ordersHmacKey": "kind-orders-hmac-0123456789",
+    "ordersHmacKey": "kind-orders-hmac-key-0123456789abcdef",
 }
 SECRETS = [f"--set-string=secrets.{name}.value={value}" for name, value in SECRET_VALUES.items()]
+ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEfGhI"
+# Sign-in's issuer and audience, required at install (any issuer off EKS).
+SIGN_IN = [f"--set=orders.oidc.issuer={ISSUER},orders.oidc.audience=3n4b5urk1ft4fl3mg5e62d9ado"]
 REDIS_URL = "rediss://master.emporium.abc123.euw1.cache.amazonaws.com:6379/0"
 SUBNETS = "{subnet-0a1b2c3d,subnet-0e1f2a3b}"
 LISTENER = (
     "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/k8s-emporium-0a1b2c3d4e"
     "/50dc6c495c0c9188/f2f7dc8efc522ab2"
 )
-ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEfGhI"
 EKS = [
     "-f",
     str(CHART / "values-eks.yaml"),
     f"--set=redis.url={REDIS_URL}",
     f"--set=aws.elasticache.subnetIds={SUBNETS}",
     "--set=aws.elasticache.securityGroupIds={sg-0a1b2c3d}",
+    *SIGN_IN,
 ]
 
 # The release's setups that the checks run on: each values file, and --set combinations.
 SETUPS: dict[str, list[str]] = {
-    "kind": ["-f", str(CHART / "values-kind.yaml"), *SECRETS],
+    "kind": ["-f", str(CHART / "values-kind.yaml"), *SECRETS, *SIGN_IN],
     "eks": EKS,
     "eks-with-api-gateway": [
         *EKS,
         f"--set=aws.apiGateway.albListenerArn={LISTENER}",
         f"--set=aws.apiGateway.subnetIds={SUBNETS}",
         "--set=aws.apiGateway.accessLogArn=arn:aws:logs:eu-west-1:123456789012:log-group:api",
-        f"--set=orders.oidc.issuer={ISSUER},orders.oidc.audience=3n4b5urk1ft4fl3mg5e62d9ado",
     ],
-    "defaults": ["--set=secrets.create=true", *SECRETS, f"--set=redis.url={REDIS_URL}"],
+    "defaults": [
+        "--set=secrets.create=true",
+        *SECRETS,
+        *SIGN_IN,
+        f"--set=redis.url={REDIS_URL}",
+    ],
     "kind-autoscaled-with-ingress-and-monitoring": [
         "-f",
         str(CHART / "values-kind.yaml"),
         *SECRETS,
+        *SIGN_IN,
         "--set=catalog.autoscaling.enabled=true,catalog.autoscaling.minReplicas=3",
         "--set=fulfillment.replicaCount=3",
         "--set=ingress.enabled=true,ingress.className=nginx,ingress.host=shop.example.com",
@@ -83,8 +91,9 @@ SETUPS: dict[str, list[str]] = {
 
 
 def pinned(script: Path, variable: str) -> str:
-    """The version a script of charts/ uses by default: one place says it."""
-    match = re.search(rf"{variable}=\$\{{{variable}:-(v[0-9.]+)\}}", script.read_text())
+    """The version a script of charts/ (`VAR=${VAR:-v1}`) or the Makefile (`VAR ?= v1`) uses by
+    default: one place says it."""
+    match = re.search(rf"{variable}(?:=\$\{{{variable}:-| \?= )(v[0-9.]+)", script.read_text())
     assert match, f"{script.name} no longer names its default {variable}"
     return match[1]
 
@@ -104,15 +113,29 @@ def unavailable(message: str) -> NoReturn:
     pytest.skip(message)
 
 
+def _helm_at(path: Path, build: str) -> Path:
+    if not os.access(path, os.X_OK):
+        unavailable(f"helm is not at {path}: build it with {build} (needs Go), or make chart-tools")
+    return path
+
+
 @pytest.fixture(scope="session")
 def helm() -> Path:
-    path = Path(
-        os.environ.get("EMPORIUM_HELM")
-        or tools_dir() / f"helm-{pinned(BUILD_HELM, 'HELM_VERSION')}" / "helm"
+    """Helm 3, which most checks render with."""
+    version = pinned(BUILD_HELM, "HELM_VERSION")
+    default = tools_dir() / f"helm-{version}" / "helm"
+    return _helm_at(Path(os.environ.get("EMPORIUM_HELM") or default), "charts/build-helm")
+
+
+@pytest.fixture(scope="session")
+def helm4() -> Path:
+    """Helm 4, which must render the same release (the Makefile's HELM4_VERSION)."""
+    version = pinned(ROOT / "Makefile", "HELM4_VERSION")
+    default = tools_dir() / f"helm-{version}" / "helm"
+    return _helm_at(
+        Path(os.environ.get("EMPORIUM_HELM4") or default),
+        f"HELM_VERSION={version} charts/build-helm",
     )
-    if not os.access(path, os.X_OK):
-        unavailable(f"helm is not at {path}: build it with charts/build-helm (needs Go)")
-    return path
 
 
 def strict(schema: Any) -> Any:

@@ -19,6 +19,7 @@ from tests.unit.chart.conftest import (
     REDIS_URL,
     ROOT,
     SETUPS,
+    SIGN_IN,
     Release,
     name,
     strict,
@@ -236,7 +237,7 @@ def test_the_integration_reaches_the_alb_over_the_vpc_link(helm: Path) -> None:
 
 
 def test_missing_aws_values_fail_and_name_them(helm: Path) -> None:
-    without_subnets = ["-f", AWS[1], AWS[2]]  # values-eks.yaml and redis.url only
+    without_subnets = ["-f", AWS[1], AWS[2], *SIGN_IN]  # values-eks.yaml, redis.url, sign-in
     message = template_error(helm, *without_subnets)
     assert "aws.elasticache.subnetIds is required" in message
     message = template_error(helm, *AWS, f"--set=aws.apiGateway.albListenerArn={LISTENER}")

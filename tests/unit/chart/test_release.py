@@ -35,6 +35,15 @@ def release(request: pytest.FixtureRequest, helm: Path) -> Release:
     return template(helm, *SETUPS[request.param])
 
 
+@pytest.mark.parametrize("setup", sorted(SETUPS))
+def test_helm_4_lints_and_renders_the_same_release_as_helm_3(
+    helm: Path, helm4: Path, setup: str
+) -> None:
+    lint = run_helm(helm4, "lint", "--strict", str(CHART), *SETUPS[setup])
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert template(helm4, *SETUPS[setup]).objects == template(helm, *SETUPS[setup]).objects
+
+
 @pytest.mark.parametrize("setup", ["kind", "eks"])
 def test_lint_strict_passes(helm: Path, setup: str) -> None:
     done = run_helm(helm, "lint", "--strict", str(CHART), *SETUPS[setup])

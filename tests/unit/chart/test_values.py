@@ -17,6 +17,7 @@ from tests.unit.chart.conftest import (
     ROOT,
     SECRETS,
     SETUPS,
+    SIGN_IN,
     SUBNETS,
     template,
     template_error,
@@ -155,6 +156,7 @@ def test_every_values_file_is_valid(helm: Path) -> None:
         # -f loads the file; a key the schema does not know fails here.
         args = [
             *SECRETS,
+            *SIGN_IN,
             "--set=redis.url=rediss://r:6379/0",
             f"--set=aws.elasticache.subnetIds={SUBNETS}",
         ]
