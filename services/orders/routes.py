@@ -10,7 +10,7 @@ import re
 
 from flask import Blueprint, Response, current_app, request
 
-from emporium.api import Api, json_response
+from emporium.api import Api, Header, json_response
 from emporium.oidc import IdTokenVerifier
 from emporium.pagination import Cursors
 from emporium.problems import Problem
@@ -86,7 +86,11 @@ def _idempotency_key() -> str:
     # 409: cart-checked-out, total-changed (with `total`), checkout-in-progress; 502: cart or
     # catalog answered what they never should; 503: a dependency out of reach, nothing written.
     errors=(400, 409, 428, 502, 503),
-    headers={"Idempotency-Key": "A fresh UUID per checkout; resend it on retries"},
+    headers={
+        "Idempotency-Key": Header(
+            "A fresh UUID per checkout; resend it on retries", pattern=IDEMPOTENCY_KEY
+        )
+    },
 )
 def place_order(body: Checkout) -> Response:
     placed = checkout.place_order(_orders(), _idempotency_key(), body)

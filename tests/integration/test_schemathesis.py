@@ -47,3 +47,18 @@ def test_catalog(store: Store, tmp_path: Path) -> None:
 
 def test_cart(store: Store, tmp_path: Path) -> None:
     st_run(f"{store.url}/api/cart/openapi.json", tmp_path)
+
+
+def test_orders(store: Store, tmp_path: Path) -> None:
+    token = store.id_token("schemathesis@example.com")  # the listing is a signed-in customer's
+    st_run(f"{store.url}/api/orders/openapi.json", tmp_path, f"Authorization: Bearer {token}")
+
+
+def test_the_internal_apis_on_the_services_own_ports(store: Store, tmp_path: Path) -> None:
+    internal_token = store.env["ORDERS_INTERNAL_TOKEN"]  # fulfillment's, for status changes
+    st_run(
+        f"{store.ports.url('orders')}/internal/orders/openapi.json",
+        tmp_path,
+        f"Authorization: Bearer {internal_token}",
+    )
+    st_run(f"{store.ports.url('catalog')}/internal/catalog/openapi.json", tmp_path)
