@@ -64,8 +64,9 @@ def test_category_pages_match_the_category_counts(catalog: CatalogStack) -> None
         ("limit=0", 422),
         ("limit=101", 422),
         ("limit=ten", 422),
-        ("cursor=bm90LWEtY3Vyc29y", 400),
-        ("cursor=%%%", 400),
+        ("cursor=bm90LWEtY3Vyc29y", 422),  # not shaped like a cursor
+        ("cursor=%%%", 422),
+        ("cursor=eyJhZnRlciI6ICJ6enoifQ.AAAAAAAAAAAAAAAAAAAAAA", 400),  # shaped, not signed
     ],
 )
 def test_bad_list_parameters_are_problems(catalog: CatalogStack, query: str, status: int) -> None:

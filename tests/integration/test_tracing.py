@@ -80,12 +80,20 @@ def test_a_request_is_traced_through_cache_and_store_under_the_callers_trace(
         )
         assert answer.status_code == 200
 
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            ours = [span for span in collector.spans if span["trace_id"] == TRACE_ID]
-            if len(ours) >= 3:  # the request, and its cache and store calls
-                break
+        # Spans arrive in batches, children often before their parent: wait for the request's
+        # span itself, and for a DynamoDB and a Redis child under it.
+        def arrived() -> bool:
+            names = [s["name"] for s in collector.spans if s["trace_id"] == TRACE_ID]
+            return (
+                "GET /api/catalog/products/<product_id>" in names
+                and any(name.startswith("DynamoDB") for name in names)
+                and any(name.upper().startswith(("GET", "EVALSHA", "SET")) for name in names)
+            )
+
+        deadline = time.monotonic() + 30
+        while not arrived() and time.monotonic() < deadline:
             time.sleep(0.1)
+        ours = [span for span in collector.spans if span["trace_id"] == TRACE_ID]
 
     request_span = next(s for s in ours if s["name"] == "GET /api/catalog/products/<product_id>")
     assert request_span["service"] == "catalog"

@@ -5,11 +5,13 @@ that select something, names Kubernetes accepts."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.unit.chart.conftest import (
+    BUILD_HELM,
     CHART,
     NAMESPACE,
     SECRET_VALUES,
@@ -17,6 +19,7 @@ from tests.unit.chart.conftest import (
     Release,
     containers,
     name,
+    pinned,
     run_helm,
     template,
 )
@@ -236,3 +239,20 @@ def test_a_config_change_rolls_the_pods_of_the_services_it_reaches(helm: Path) -
     # orders and fulfillment read the internal token; nobody else is restarted for it.
     changed = {s for s in before if token[s]["checksum/secrets"] != before[s]["checksum/secrets"]}
     assert changed == {"orders", "fulfillment"}
+
+
+def test_the_readmes_lint_command_works_as_written(helm: Path) -> None:
+    readme = (CHART.parents[1] / "README.md").read_text()
+    section = readme.split("## Deploy with Helm\n", 1)[1].split("\n## ", 1)[0]
+    script = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    assert "lint --strict" in script
+    # The README names the binary where `make chart-tools` puts it by default.
+    assert f"HELM=~/.cache/emporium/tools/helm-{pinned(BUILD_HELM, 'HELM_VERSION')}/helm" in script
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script.replace("HELM=", f"HELM={helm} #", 1)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 chart(s) failed" in done.stdout
