@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from emporium.models import Money, WholeNumber
-from emporium.pagination import CURSOR
+from emporium.pagination import PageCursor, PageSize
 
 CATEGORY_ID = r"[a-z0-9][a-z0-9-]{0,62}"
 TAG = r"[a-z0-9][a-z0-9-]{0,31}"
@@ -64,10 +64,5 @@ class CategoryList(BaseModel):
 
 class ListProductsQuery(BaseModel):
     category: CategoryId | None = None
-    limit: int = Field(default=20, ge=1, le=100, description="Page size, 1 to 100")
-    cursor: str | None = Field(
-        default=None,
-        max_length=512,
-        pattern=f"^{CURSOR}$",
-        description="The `nextCursor` of the previous page (signed: a made-up one is a 400)",
-    )
+    limit: PageSize = 20
+    cursor: PageCursor | None = None

@@ -17,12 +17,26 @@ import hashlib
 import hmac
 import json
 import re
+from typing import Annotated
+
+from pydantic import Field
 
 from emporium.problems import Problem
 
 _TAG_BYTES = 16  # 128 bits: forging one is out of reach; a cursor stays short
 # What a cursor looks like, for the OpenAPI documents: base64url JSON, a dot, a 22-character tag.
 CURSOR = r"[A-Za-z0-9_-]{1,480}\.[A-Za-z0-9_-]{22}"
+
+# A listing's query parameters: `limit: PageSize = 20` and `cursor: PageCursor | None = None`.
+PageSize = Annotated[int, Field(ge=1, le=100, description="Page size, 1 to 100")]
+PageCursor = Annotated[
+    str,
+    Field(
+        max_length=512,
+        pattern=f"^{CURSOR}$",
+        description="The `nextCursor` of the previous page (signed: a made-up one is a 400)",
+    ),
+]
 
 
 def _b64encode(data: bytes) -> str:

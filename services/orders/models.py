@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from emporium.models import Money
-from emporium.pagination import CURSOR
+from emporium.pagination import PageCursor, PageSize
 
 # 32 hex digits: 128 random bits. 24: the ids made before, derived from Idempotency-Keys.
 ORDER_ID = r"ord-(?:[0-9a-f]{32}|[0-9a-f]{24})"
@@ -95,13 +95,8 @@ class ListOrdersQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: int = Field(default=20, ge=1, le=100, description="Page size, 1 to 100")
-    cursor: str | None = Field(
-        default=None,
-        max_length=512,
-        pattern=f"^{CURSOR}$",
-        description="The `nextCursor` of the previous page (signed: a made-up one is a 400)",
-    )
+    limit: PageSize = 20
+    cursor: PageCursor | None = None
 
 
 class StatusUpdate(BaseModel):

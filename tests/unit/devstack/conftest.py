@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from tests.clock import Clock
 
 import devstack.issuer.app
 from devstack.issuer.app import create_app
 from devstack.issuer.tokens import SigningKey
-
-
-class Clock:
-    """Seconds since the epoch, from now, standing still until a test moves them on (tokens
-    are verified against the real time, so it starts at the real time)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

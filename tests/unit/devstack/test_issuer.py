@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 from flask.testing import FlaskClient
-from tests.unit.devstack.conftest import Clock
+from tests.clock import Clock
 from werkzeug.test import TestResponse
 
 from devstack.issuer.app import create_app

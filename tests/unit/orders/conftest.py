@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from moto import mock_aws
+from tests.clock import Clock
 from tests.oidc_issuer import AUDIENCE, LocalIssuer
 
 import orders.app
@@ -76,19 +76,6 @@ class FakeCart:
             return Reply(self.delete_fails, {}, b"{}")
         self.carts.pop(path.rsplit("/", 1)[1], None)
         return Reply(204, {}, b"")
-
-
-class Clock:
-    """The time the orders store reads for its outbox leases; tests move it on."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclasses.dataclass
