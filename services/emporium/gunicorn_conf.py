@@ -17,7 +17,6 @@ is a problem document like every other error, not gunicorn's HTML page.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -31,6 +30,7 @@ from gunicorn.glogging import Logger
 
 from emporium.config import Env
 from emporium.logs import JsonFormatter
+from emporium.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 _env = Env()
 
@@ -93,16 +93,10 @@ def _write_problem(sock: Any, status: int, reason: str, detail: str) -> None:
     header, ...) through this one function, as an HTML page; clients of an API expect the same
     problem documents as from the app.
     """
-    document = {
-        "type": "about:blank",
-        "title": reason,
-        "status": status,
-        "detail": detail or reason,
-    }
-    body = (json.dumps(document) + "\n").encode()
+    body = problem_body(status, detail or reason, title=reason)
     head = (
         f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
-        f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Content-Type: {PROBLEM_MEDIA_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     util.write_nonblock(sock, head.encode("latin-1") + body)
 

@@ -12,7 +12,6 @@ aggregates all workers. Without that variable (tests, one process) the default r
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from emporium.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -128,14 +129,8 @@ class MetricsPort:
             body = exposition()
             start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
             return [body]
-        problem = {
-            "type": "about:blank",
-            "title": "Not Found",
-            "status": 404,
-            "detail": "The metrics port serves GET /metrics only.",
-        }
-        start_response("404 Not Found", [("Content-Type", "application/problem+json")])
-        return [json.dumps(problem).encode() + b"\n"]
+        start_response("404 Not Found", [("Content-Type", PROBLEM_MEDIA_TYPE)])
+        return [problem_body(404, "The metrics port serves GET /metrics only.")]
 
 
 def init_app(app: Flask, port: int) -> None:

@@ -46,6 +46,18 @@ class Problem(Exception):
         self.extra = extra
 
 
+def problem_body(status: int, detail: str, *, title: str | None = None) -> bytes:
+    """A bare problem document, for answers made outside Flask (gunicorn's own errors, the
+    metrics port)."""
+    document = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    return (json.dumps(document) + "\n").encode()
+
+
 def problem_response(
     status: int,
     detail: str,
