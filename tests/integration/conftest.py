@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, NoReturn
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from tests.shoppers import checkout_body
 
 from devstack import stack
 from devstack.processes import Child, Group, free_port
@@ -167,23 +168,6 @@ def private_catalog(dynamodb_url: str, request: pytest.FixtureRequest) -> Iterat
 # The whole store, every process, as `make run` starts it (on free ports).
 
 FINAL = {"SHIPPED", "PAYMENT_DECLINED"}
-
-
-def checkout_body(cart_id: str, card: str = "4242424242424242") -> dict[str, Any]:
-    return {
-        "cartId": cart_id,
-        "customer": {
-            "email": "ada@example.com",
-            "name": "Ada Lovelace",
-            "address": {
-                "line1": "1 Analytical St",
-                "city": "London",
-                "postalCode": "N1 9GU",
-                "country": "GB",
-            },
-        },
-        "payment": {"card": card},
-    }
 
 
 @dataclass

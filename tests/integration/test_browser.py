@@ -13,7 +13,8 @@ from typing import Any
 import jwt
 import pytest
 from playwright.sync_api import Browser, Page, Request, Route, expect, sync_playwright
-from tests.integration.conftest import Store, checkout_body, require_binary
+from tests.integration.conftest import Store, require_binary
+from tests.shoppers import checkout_body
 
 pytestmark = pytest.mark.integration
 

@@ -31,7 +31,8 @@ import requests
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 from testcontainers.core.wait_strategies import HttpWaitStrategy, LogMessageWaitStrategy
-from tests.integration.conftest import StoreClient, checkout_body, require_binary, unavailable
+from tests.integration.conftest import StoreClient, require_binary, unavailable
+from tests.shoppers import checkout_body
 
 pytestmark = pytest.mark.integration
 

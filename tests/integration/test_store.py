@@ -10,8 +10,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from tests.integration.conftest import Store, checkout_body
+from tests.integration.conftest import Store
 from tests.integration.test_fulfillment import fulfillment_records
+from tests.shoppers import checkout_body
 
 pytestmark = pytest.mark.integration
 

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from moto import mock_aws
 from tests.clock import Clock
 from tests.oidc_issuer import AUDIENCE, LocalIssuer
+from tests.shoppers import checkout_body
 
 import orders.app
 from emporium.outbound import DependencyUnavailableError, Reply
@@ -109,24 +110,6 @@ class Store:
             query_string=params,
             headers={"Authorization": f"Bearer {self.issuer.token(customer)}"},
         )
-
-
-def checkout_body(**changes: Any) -> dict[str, Any]:
-    body = {
-        "cartId": "crt-1",
-        "customer": {
-            "email": "ada@example.com",
-            "name": "Ada Lovelace",
-            "address": {
-                "line1": "1 Analytical St",
-                "city": "London",
-                "postalCode": "N1 9GU",
-                "country": "GB",
-            },
-        },
-        "payment": {"card": "4242424242424242"},
-    }
-    return {**body, **changes}
 
 
 @pytest.fixture(scope="session")

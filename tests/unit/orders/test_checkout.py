@@ -18,7 +18,8 @@ import urllib3
 from botocore.exceptions import ClientError
 from moto.dynamodb.responses import DynamoHandler
 from prometheus_client import REGISTRY
-from tests.unit.orders.conftest import HMAC_KEY, STREAM, Store, checkout_body
+from tests.shoppers import checkout_body
+from tests.unit.orders.conftest import HMAC_KEY, STREAM, Store
 
 from emporium.outbound import DependencyUnavailableError
 from orders.checkout import Orders, relay_unpublished

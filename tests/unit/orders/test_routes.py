@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from tests.unit.orders.conftest import Store, checkout_body, set_status
+from tests.shoppers import checkout_body
+from tests.unit.orders.conftest import Store, set_status
 
 
 def test_checkout_places_a_repriced_order_empties_the_cart_and_publishes(store: Store) -> None:
