@@ -115,6 +115,14 @@ def test_the_stand_ins_are_reached_by_their_users_only(release: Release) -> None
     assert allowed(release, "dynamodb", "http", pod=seed)
 
 
+def test_only_orders_fetches_the_development_issuers_keys(release: Release) -> None:
+    callers = {
+        s for s in SERVICES if allowed(release, "oidc-issuer", "http", pod=labels(release, s))
+    }
+    assert callers == {"orders"}
+    assert not allowed(release, "oidc-issuer", "http", namespace="ingress-nginx")
+
+
 def test_the_helm_test_pods_reach_every_service(release: Release) -> None:
     test_pod = labels(release, "test")
     for service in SERVICES:
