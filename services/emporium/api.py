@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hmac
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -80,6 +81,27 @@ class Operation:
     path: dict[str, str]
     errors: tuple[int, ...]
     headers: dict[str, Header] = field(default_factory=dict)
+
+    def error_statuses(self) -> list[int]:
+        """The error statuses its document lists: those the declaration implies (a model to
+        validate: 422; a body: 400, 413, 415; a token: 401, 403; a path pattern: 404) and the
+        `errors` its route names."""
+        statuses = set(self.errors)
+        if self.query is not None or self.body is not None:
+            statuses.add(422)
+        if self.body is not None:
+            statuses.update((400, 413, 415))
+        if self.secured:
+            statuses.update((401, 403))
+        if self.path:
+            statuses.add(404)
+        return sorted(statuses)
+
+
+class UndocumentedStatus(UserWarning):
+    """An operation answered a status its OpenAPI document does not list. A warning, not an
+    error, where the store runs (the answer stands, and the log says what to declare); the test
+    suites turn warnings into errors, so a test that provokes one fails."""
 
 
 def json_response(
@@ -167,9 +189,12 @@ class Api:
         version: str,
         description: str = "",
         bearer_from: str = "ADMIN_TOKEN",
+        errors: tuple[int, ...] = (),
     ):
         """`bearer_from` names the app.config key holding the bearer token that this API's
-        `secured` operations require."""
+        `secured` operations require; `errors` the error statuses any of its operations may
+        answer, whatever the route (503: a store that every operation reads is out of reach)."""
+        self.errors = errors
         self.prefix = prefix
         self.bearer_from = bearer_from
         self.title = title
@@ -178,6 +203,8 @@ class Api:
         self.operations: list[Operation] = []
         self.blueprint = Blueprint(name, name, url_prefix=prefix)
         self.blueprint.add_url_rule("/openapi.json", "openapi", self._serve_openapi)
+        self.blueprint.after_request(self._check_documented)
+        self._by_endpoint: dict[str, Operation] = {}
         self._document: dict[str, Any] | None = None
 
     def route(
@@ -196,7 +223,8 @@ class Api:
         headers: dict[str, str | Header] | None = None,
     ) -> Callable[[View], View]:
         """Register a view. `path` maps each path parameter to the regex its values must match
-        (a value that does not is a 404); `errors` lists the statuses worth documenting;
+        (a value that does not is a 404); `errors` lists the error statuses the view itself
+        answers beyond those the declaration implies (every answer is checked against them);
         `headers` the required request headers (a description, or a `Header`)."""
         path_patterns = {name: re.compile(regex) for name, regex in (path or {}).items()}
 
@@ -220,25 +248,25 @@ class Api:
                 return result
 
             self.blueprint.add_url_rule(rule, view.__name__, handle, methods=[method])
-            self.operations.append(
-                Operation(
-                    rule=rule,
-                    method=method.lower(),
-                    view_name=view.__name__,
-                    summary=summary,
-                    query=query,
-                    body=body,
-                    response=response,
-                    status=status,
-                    secured=secured,
-                    path={name: pattern.pattern for name, pattern in path_patterns.items()},
-                    errors=errors,
-                    headers={
-                        name: header if isinstance(header, Header) else Header(header)
-                        for name, header in (headers or {}).items()
-                    },
-                )
+            operation = Operation(
+                rule=rule,
+                method=method.lower(),
+                view_name=view.__name__,
+                summary=summary,
+                query=query,
+                body=body,
+                response=response,
+                status=status,
+                secured=secured,
+                path={name: pattern.pattern for name, pattern in path_patterns.items()},
+                errors=tuple(sorted({*self.errors, *errors})),
+                headers={
+                    name: header if isinstance(header, Header) else Header(header)
+                    for name, header in (headers or {}).items()
+                },
             )
+            self.operations.append(operation)
+            self._by_endpoint[f"{self.blueprint.name}.{view.__name__}"] = operation
             return handle
 
         return decorate
@@ -254,6 +282,23 @@ class Api:
 
     def delete(self, rule: str, **options: Any) -> Callable[[View], View]:
         return self.route(rule, "DELETE", **options)
+
+    def _check_documented(self, response: Response) -> Response:
+        """Every answer of an operation is one its document lists (the errors are checked, not
+        trusted): else an `UndocumentedStatus` warning naming the status to declare. Automatic
+        OPTIONS answers are Flask's, not the operation's."""
+        operation = self._by_endpoint.get(request.endpoint or "")
+        if operation is None or request.method == "OPTIONS":
+            return response
+        status = response.status_code
+        if status != operation.status and status not in operation.error_statuses():
+            warnings.warn(
+                f"{request.method} {request.path} answered {status}, which the OpenAPI document "
+                f"of {operation.view_name} does not list: add it to the route's errors",
+                UndocumentedStatus,
+                stacklevel=1,
+            )
+        return response
 
     def _serve_openapi(self) -> Response:
         return jsonify(self.openapi())
@@ -331,16 +376,7 @@ class Api:
                 responses[str(op.status)]["content"] = {
                     "application/json": {"schema": schema_ref(op.response)}
                 }
-            statuses = set(op.errors)
-            if op.query is not None or op.body is not None:
-                statuses.add(422)
-            if op.body is not None:
-                statuses.update((400, 413, 415))
-            if op.secured:
-                statuses.update((401, 403))
-            if op.path:
-                statuses.add(404)
-            for code in sorted(statuses):
+            for code in op.error_statuses():
                 responses[str(code)] = {"description": HTTPStatus(code).phrase, **problem}
             responses["default"] = {"description": "An error, as a problem document", **problem}
             operation: dict[str, Any] = {
