@@ -215,19 +215,31 @@ def environ_of(method: str, path: str, body: dict[str, Any] | None) -> tuple[dic
     return builder.get_environ(), data
 
 
-def per_request_us(
-    app: Flask, method: str, path: str, body: dict[str, Any] | None, *, rounds: int, n: int
-) -> float:
-    environ, data = environ_of(method, path, body)
-    for _ in range(200):
-        call(app, environ, data)
-    timings = []
+REQUESTS = {
+    "read": ("GET", GET_PATH, None),
+    "write": ("POST", CREATE_PATH, WRITE),
+    "refused": ("POST", CREATE_PATH, BAD_WRITE),
+}
+
+
+def per_request_us(apps: dict[str, Flask], *, rounds: int, n: int) -> dict[tuple[str, str], float]:
+    """Median microseconds per request of each (variant, request). The rounds go round the
+    variants in turn, so a slower moment of the machine falls on all of them alike."""
+    prepared = {what: environ_of(*request) for what, request in REQUESTS.items()}
+    for app in apps.values():  # warm up
+        for environ, data in prepared.values():
+            for _ in range(200):
+                call(app, environ, data)
+    timings: dict[tuple[str, str], list[float]] = {}
     for _ in range(rounds):
-        started = time.perf_counter()
-        for _ in range(n):
-            call(app, environ, data)
-        timings.append((time.perf_counter() - started) / n * 1e6)
-    return statistics.median(timings)
+        for name, app in apps.items():
+            for what, (environ, data) in prepared.items():
+                started = time.perf_counter()
+                for _ in range(n):
+                    call(app, environ, data)
+                elapsed = (time.perf_counter() - started) / n * 1e6
+                timings.setdefault((name, what), []).append(elapsed)
+    return {key: statistics.median(values) for key, values in timings.items()}
 
 
 def startup_ms(variant: str, runs: int) -> float:
@@ -285,20 +297,19 @@ def main() -> None:
             "  uv run --with flask-openapi3==4.3.2 --with spectree==3.0.0 --with apiflask==3.1.2 "
             "python tests/bench/web_layer.py"
         )
+    built = {name: build() for name, build in VARIANTS.items()}
+    apps = {name: app for name, (app, _) in built.items()}
+    print(f"web_layer: {args.rounds} rounds of {args.requests} requests each", file=sys.stderr)
+    timing = per_request_us(apps, rounds=args.rounds, n=args.requests)
     rows = []
-    timing = {"rounds": args.rounds, "n": args.requests}
-    for name, build in VARIANTS.items():
-        print(f"web_layer: measuring {name}", file=sys.stderr)
-        app, document = build()
-        read = per_request_us(app, "GET", GET_PATH, None, **timing)
-        write = per_request_us(app, "POST", CREATE_PATH, WRITE, **timing)
-        refused = per_request_us(app, "POST", CREATE_PATH, BAD_WRITE, **timing)
+    for name, (app, document) in built.items():
+        print(f"web_layer: starting {name} {args.startup_runs} times", file=sys.stderr)
         rows.append(
             (
                 name,
-                read,
-                write,
-                refused,
+                timing[name, "read"],
+                timing[name, "write"],
+                timing[name, "refused"],
                 startup_ms(name, args.startup_runs),
                 contract(app, document),
             )
