@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from edge.app import EdgeSettings, create_app, upstream_variable
-from edge.routes import Route
+from edge.route_table import Route
 from emporium.config import ConfigError
 
 UPSTREAMS = {

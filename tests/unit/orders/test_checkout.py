@@ -22,7 +22,7 @@ from tests.shoppers import checkout_body
 from tests.unit.orders.conftest import HMAC_KEY, STREAM, Store
 
 from emporium.outbound import DependencyUnavailableError
-from orders.checkout import Orders, relay_unpublished
+from orders.checkout import OrdersDependencies, relay_unpublished
 from orders.events import EventPublisher
 from orders.models import Checkout, Order
 from orders.store import OUTBOX_LEASE_SECONDS
@@ -251,8 +251,8 @@ def test_the_openapi_documents_the_expected_total_and_its_409(store: Store) -> N
 # The outbox relay.
 
 
-def orders_of(store: Store) -> Orders:
-    orders: Orders = store.app.extensions["orders"]
+def orders_of(store: Store) -> OrdersDependencies:
+    orders: OrdersDependencies = store.app.extensions["orders"]
     return orders
 
 
