@@ -141,7 +141,14 @@ def make_app(
     return build
 
 
-# `app` and `client` are the parent conftest's, built with this `make_app`.
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
 
 
 @pytest.fixture

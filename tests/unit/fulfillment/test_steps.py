@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from tests.checks import Counter
 from tests.integration.test_fulfillment import OrdersStandIn, order_placed
-from tests.unit.conftest import Counter
 from tests.unit.fulfillment.conftest import OUTBOUND, records, shared_dynamodb_client
 
 from devstack.processes import free_port
