@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from tests.integration.test_fulfillment import order_placed
+from tests.neighbours import order_placed
 
 from fulfillment.events import MalformedEventError, parse_event
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from tests.checks import Counter
-from tests.integration.test_fulfillment import order_placed
+from tests.neighbours import order_placed
 from tests.unit.fulfillment.conftest import GROUP, STREAM, Rig
 
 from fulfillment.events import OrderPlaced, parse_event
