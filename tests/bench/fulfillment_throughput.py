@@ -32,7 +32,14 @@ from tests.neighbours import FINAL, ORDERS_TOKEN, FakeOrders, serve  # noqa: E40
 from werkzeug.wrappers import Request  # noqa: E402
 
 from devstack.processes import Group, free_port  # noqa: E402
-from devstack.stack import redis_mode, start_dynamodb, start_gunicorn, start_redis  # noqa: E402
+from devstack.stack import (  # noqa: E402
+    Addresses,
+    redis_mode,
+    service_env,
+    start_dynamodb,
+    start_gunicorn,
+    start_redis,
+)
 
 TABLE = "bench-fulfillment"
 
@@ -81,21 +88,22 @@ def main() -> int:
         dynamodb_url = f"http://127.0.0.1:{dynamodb_port}"
         with redis.Redis(port=redis_port) as client:
             order_ids = publish(client, orders, args.events, "bench")
-            env = {
-                **os.environ,
-                "HOST": "127.0.0.1",
-                "WEB_CONCURRENCY": "1",
-                "LOG_LEVEL": "WARNING",  # one log line per charge and shipment otherwise
-                "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-                "AWS_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": "bench",
-                "AWS_SECRET_ACCESS_KEY": "bench",
-                "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_url,
-                "DYNAMODB_CREATE_TABLES": "true",
-                "FULFILLMENT_TABLE": TABLE,
-                "FULFILLMENT_ORDERS_URL": orders_url,
-                "FULFILLMENT_ORDERS_TOKEN": ORDERS_TOKEN,
-            }
+            where = Addresses(
+                dynamodb=dynamodb_url,
+                redis=f"redis://127.0.0.1:{redis_port}/0",
+                services={"orders": orders_url},
+            )
+            env = service_env(
+                where,
+                {
+                    **os.environ,
+                    "HOST": "127.0.0.1",
+                    "WEB_CONCURRENCY": "1",
+                    "LOG_LEVEL": "WARNING",  # one log line per charge and shipment otherwise
+                    "FULFILLMENT_TABLE": TABLE,
+                    "ORDERS_INTERNAL_TOKEN": ORDERS_TOKEN,
+                },
+            )
             started = time.monotonic()
             worker = start_gunicorn(
                 group,

@@ -28,6 +28,7 @@ from tests.integration.conftest import Served, metric, start_gunicorn, start_red
 from tests.neighbours import FINAL, ORDERS_TOKEN, FakeOrders, order_placed, serve
 
 from devstack.processes import Group, free_port, http_status
+from devstack.stack import Addresses, service_env
 
 pytestmark = pytest.mark.integration
 
@@ -68,24 +69,23 @@ class Stack:
     table: str  # fulfillment's, of this test alone
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {
+        where = Addresses(
+            dynamodb=self.dynamodb_url,
+            redis=f"redis://127.0.0.1:{self.redis_port}/0",
+            services={"orders": self.orders_url},
+        )
+        base = {
             **os.environ,
             "HOST": "127.0.0.1",
             "WEB_CONCURRENCY": "1",
             "GRACEFUL_TIMEOUT": "10",
-            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
-            "DYNAMODB_CREATE_TABLES": "true",
             "FULFILLMENT_TABLE": self.table,
-            "FULFILLMENT_ORDERS_URL": self.orders_url,
-            "FULFILLMENT_ORDERS_TOKEN": ORDERS_TOKEN,
+            "ORDERS_INTERNAL_TOKEN": ORDERS_TOKEN,
             # Short, so a new worker soon claims what a killed one left pending.
             "FULFILLMENT_CLAIM_IDLE_MS": "1000",
             **extra,
         }
+        return service_env(where, base)
 
     def start_worker(self, **extra: str) -> Served:
         return start_gunicorn(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from tests.integration.conftest import seed, service_env, start_gunicorn, start_redis
+from tests.integration.conftest import local_env, seed, start_gunicorn, start_redis
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -64,7 +64,7 @@ def test_a_request_is_traced_through_cache_and_store_under_the_callers_trace(
     with Group() as group:
         redis_port = free_port()
         start_redis(group, redis_port)
-        env = service_env(
+        env = local_env(
             dynamodb_url,
             redis_port,
             "catalog-traced",
