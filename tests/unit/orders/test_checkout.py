@@ -449,3 +449,21 @@ def test_a_placed_order_is_a_201_when_its_outbox_entry_cannot_be_cleared(store: 
     placed = store.checkout()
     assert placed.status_code == 201
     assert published(store) == [placed.get_json()["id"]]
+
+
+# The relay when nothing failed.
+
+
+def test_an_order_published_at_checkout_leaves_the_relay_nothing_to_do(store: Store) -> None:
+    order_id = store.checkout().get_json()["id"]
+    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    assert relay_unpublished(orders_of(store)) == 0
+    assert published(store) == [order_id]
+
+
+def test_a_relay_told_to_stop_publishes_nothing(store: Store) -> None:
+    place_while_redis_is_down(store, 2)
+    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    assert relay_unpublished(orders_of(store), stop=lambda: True) == 0
+    assert store.events() == []
+    assert relay_unpublished(orders_of(store)) == 2  # the next run takes them
