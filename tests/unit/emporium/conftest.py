@@ -4,6 +4,8 @@ in-memory DynamoDB and fakeredis. Each service tests its own wiring in its own f
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import fakeredis
 import pytest
 from flask import Flask
@@ -18,8 +20,18 @@ def redis_server() -> fakeredis.FakeServer:
 
 
 @pytest.fixture
-def app(aws: None, redis_server: fakeredis.FakeServer) -> Flask:
-    return create_shop(redis_server)
+def make_app(aws: None, redis_server: fakeredis.FakeServer) -> Callable[..., Flask]:
+    """Build a shop; keyword arguments are shared settings (MAX_BODY_BYTES="2048", ...)."""
+
+    def build(**environ: str) -> Flask:
+        return create_shop(redis_server, environ)
+
+    return build
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
 
 
 @pytest.fixture
