@@ -38,9 +38,11 @@ ORDERS_TOKEN = "orders-internal-token-for-tests"
 
 class Neighbour:
     """A fake service: a WSGI app answering through `answer`. Each call is recorded in `calls`
-    as (method, path, headers); with `down` set, every in-process connection is refused."""
+    as (method, path, headers); with `down` set, every in-process connection is refused; `url`
+    is its base URL while `serve` serves it."""
 
     def __init__(self) -> None:
+        self.url = ""
         self.down = False
         self.calls: list[tuple[str, str, Headers]] = []
         self._lock = threading.Lock()
@@ -116,8 +118,9 @@ def serve(neighbour: Neighbour) -> Iterator[str]:
     # A short poll interval: shutdown() waits for the serving loop to notice.
     thread = threading.Thread(target=server.serve_forever, args=(0.01,), name="neighbour")
     thread.start()
+    neighbour.url = f"http://127.0.0.1:{server.port}"
     try:
-        yield f"http://127.0.0.1:{server.port}"
+        yield neighbour.url
     finally:
         neighbour.closing()
         server.shutdown()

@@ -44,14 +44,13 @@ class LocalIssuer(Neighbour):
         self.paths: list[str] = []
         self.jwks_status = 200  # set to 500 to play an issuer whose key endpoint fails
         self._serving = ExitStack()
-        self.url = ""
 
     @property
     def jwks_url(self) -> str:
         return f"{self.url}/jwks"
 
     def __enter__(self) -> LocalIssuer:
-        self.url = self._serving.enter_context(serve(self))
+        self._serving.enter_context(serve(self))
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -27,7 +27,6 @@ class Collector(Neighbour):
 
     def __init__(self) -> None:
         super().__init__()
-        self.url = ""  # set once it is served
         self.spans: list[dict[str, Any]] = []
 
     def answer(self, received: Request) -> Response:
@@ -50,8 +49,7 @@ class Collector(Neighbour):
 @pytest.fixture
 def collector() -> Iterator[Collector]:
     receiver = Collector()
-    with serve(receiver) as url:
-        receiver.url = url
+    with serve(receiver):
         yield receiver
 
 

@@ -58,7 +58,6 @@ class Upstream(Neighbour):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
-        self.url = ""  # set once it is served
         self.seen: list[Seen] = []
         self.respond: Respond = self._hello
         # Slow handlers wait on this; it is set at shutdown so none outlives the test.
@@ -99,8 +98,7 @@ def upstreams() -> Iterator[dict[str, Upstream]]:
     servers: dict[str, Upstream] = {}
     with ExitStack() as running:
         for name in SERVICES:
-            upstream = servers[name] = Upstream(name)
-            upstream.url = running.enter_context(serve(upstream))
+            running.enter_context(serve(servers.setdefault(name, Upstream(name))))
         yield servers
 
 

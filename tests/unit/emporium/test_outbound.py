@@ -35,7 +35,6 @@ class Upstream(Neighbour):
 
     def __init__(self) -> None:
         super().__init__()
-        self.url = ""  # set once it is served
         self.seen: list[Request] = []
         self.answers: list[int] = []
 
@@ -49,8 +48,7 @@ class Upstream(Neighbour):
 @pytest.fixture
 def upstream() -> Iterator[Upstream]:
     fake = Upstream()
-    with serve(fake) as url:
-        fake.url = url
+    with serve(fake):
         yield fake
 
 
