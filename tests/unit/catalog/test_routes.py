@@ -793,3 +793,18 @@ def test_write_marks_outlast_the_longest_write_the_dynamodb_settings_allow(
     slower = make_app(DYNAMODB_READ_TIMEOUT="10", DYNAMODB_MAX_ATTEMPTS="5")
     # 2 x (5 x 11 s + (1 + 5) + (2 + 5) + (4 + 5) + (8 + 5)) = 180 s, plus 1 s.
     assert slower.extensions["catalog"].cache.marker_ms == 181_000
+
+
+def test_a_product_id_drawn_twice_is_a_documented_409(
+    client: FlaskClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("catalog.routes.secrets.token_hex", lambda _: "0123456789abcdef")
+    product = {"name": "Mug", "category": "kitchen", "price": {"amount": 900, "currency": "USD"}}
+    assert client.post("/api/catalog/products", json=product, headers=admin).status_code == 201
+    again = client.post("/api/catalog/products", json=product, headers=admin)
+    assert again.status_code == 409  # no UndocumentedStatus: create_product lists it
+    assert again.get_json()["type"].endswith("conflict")
+    responses = client.get("/api/catalog/openapi.json").get_json()["paths"][
+        "/api/catalog/products"
+    ]["post"]["responses"]
+    assert "409" in responses

@@ -56,7 +56,13 @@ class Item(ItemWrite):
     id: str
 
 
-api = Api("shop", prefix="/api/shop", title="Shop", version="1.0.0")
+api = Api(
+    "shop",
+    prefix="/api/shop",
+    title="Shop",
+    version="1.0.0",
+    errors=(503,),  # DynamoDB out of reach
+)
 
 
 @dataclass
