@@ -6,7 +6,10 @@ import json
 import secrets
 import subprocess
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from deploy.aws import Account
 from deploy.config import (
@@ -15,6 +18,7 @@ from deploy.config import (
     IMAGE_PREFIX,
     NAMESPACE,
     RELEASE,
+    ROOT,
     Cluster,
     component_name,
 )
@@ -50,6 +54,8 @@ SECRETS = {
 }
 # The Ingress group of values-eks.yaml (alb.ingress.kubernetes.io/group.name) and its listener.
 INGRESS_GROUP = "emporium"
+# The values `make deploy` released with, which skaffold's eks profile reuses.
+ACCOUNT_VALUES = ROOT / "build" / "deploy" / "values-eks-account.yaml"
 # Redis's address before ElastiCache has made it: the first install goes on without it (the
 # services wait, unready), and the second pass sets the real one.
 PENDING_REDIS = "rediss://elasticache-pending.invalid:6379/0"
@@ -151,45 +157,63 @@ class Target:
     network: Network
     tag: str
 
-    def values(self, redis: str | None, listener: str | None) -> list[str]:
-        """The --set arguments of the store's release on top of values-eks.yaml."""
+    def values(self, redis: str | None, listener: str | None) -> dict[str, Any]:
+        """The release's values for this account, on top of values-eks.yaml. No secret is
+        among them (the Secrets are made apart, see ensure_secrets)."""
         account, identity, network = self.account, self.identity, self.network
-        subnets = "{" + ",".join(network.private_subnets) + "}"
-        values = [
-            f"image.registry={account.registry}",
-            f"image.tag={self.tag}",
-            f"settings.awsRegion={self.cluster.region}",
-            f"orders.oidc.issuer={identity.issuer}",
-            f"orders.oidc.audience={identity.audience}",
-            f"ui.oidc.authorizeUrl={identity.authorize_url}",
-            f"ui.oidc.tokenUrl={identity.token_url}",
-            f"ui.oidc.clientId={identity.client_id}",
-            f"redis.url=rediss://{redis}/0" if redis else f"redis.url={PENDING_REDIS}",
-            f"aws.elasticache.subnetIds={subnets}",
-            f"aws.elasticache.securityGroupIds={{{network.cluster_security_group}}}",
-        ]
+        security_groups = [network.cluster_security_group]
+        values: dict[str, Any] = {
+            "image": {"registry": account.registry, "tag": self.tag},
+            "settings": {"awsRegion": self.cluster.region},
+            "redis": {"url": f"rediss://{redis}/0" if redis else PENDING_REDIS},
+            "orders": {"oidc": {"issuer": identity.issuer, "audience": identity.audience}},
+            "ui": {
+                "oidc": {
+                    "authorizeUrl": identity.authorize_url,
+                    "tokenUrl": identity.token_url,
+                    "clientId": identity.client_id,
+                }
+            },
+            "aws": {
+                "elasticache": {
+                    "subnetIds": network.private_subnets,
+                    "securityGroupIds": security_groups,
+                }
+            },
+            # The ALB reaches the pods from the VPC's addresses (target-type ip).
+            "networkPolicy": {"extraPublicFrom": [{"ipBlock": {"cidr": network.vpc_cidr}}]},
+        }
         for service in WITH_ROLES:
             role_name = self.cluster.role_name(NAMESPACE, component_name(service))
-            values.append(f"{service}.serviceAccount.roleArn={account.role_arn(role_name)}")
+            values.setdefault(service, {})["serviceAccount"] = {
+                "roleArn": account.role_arn(role_name)
+            }
         if listener:
-            values += [
-                f"aws.apiGateway.albListenerArn={listener}",
-                f"aws.apiGateway.subnetIds={subnets}",
-                f"aws.apiGateway.securityGroupIds={{{network.cluster_security_group}}}",
-            ]
-        args: list[str] = []
-        for value in values:
-            args += ["--set", value]
-        # The ALB reaches the pods from the VPC's addresses (target-type ip).
-        from_vpc = [{"ipBlock": {"cidr": network.vpc_cidr}}]
-        return [*args, "--set-json", f"networkPolicy.extraPublicFrom={json.dumps(from_vpc)}"]
+            values["aws"]["apiGateway"] = {
+                "albListenerArn": listener,
+                "subnetIds": network.private_subnets,
+                "securityGroupIds": security_groups,
+            }
+        return values
 
 
-def upgrade(tools: Tools, values: list[str]) -> None:
+def write_values(values: dict[str, Any]) -> Path:
+    """The account's values in build/deploy/ (ignored by git), for helm and for skaffold's eks
+    profile, which releases with the same file."""
+    ACCOUNT_VALUES.parent.mkdir(parents=True, exist_ok=True)
+    ACCOUNT_VALUES.write_text(
+        "# Written by `make deploy` (eksctl/deploy/release.py): your account's values.\n"
+        + yaml.safe_dump(values, sort_keys=True)
+    )
+    return ACCOUNT_VALUES
+
+
+def upgrade(tools: Tools, values: dict[str, Any]) -> None:
+    path = write_values(values)
     run(
         tools.helm_argv(
             "upgrade", "--install", RELEASE, str(CHART), "--namespace", NAMESPACE,
-            "-f", str(CHART / "values-eks.yaml"), *values,
+            "-f", str(CHART / "values-eks.yaml"), "-f", str(path),
         )
     )  # fmt: skip
 

@@ -11,8 +11,15 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.unit.chart.conftest import ROOT, Release, run_helm, unavailable
-from tests.unit.chart.conftest import helm as helm  # the chart tests' helm fixture, shared
+from tests.unit.chart.conftest import (
+    BUILD_HELM,
+    ROOT,
+    Release,
+    pinned,
+    run_helm,
+    tools_dir,
+    unavailable,
+)
 
 from deploy.config import CHART, CLUSTER_FILE, NAMESPACE, RELEASE
 
@@ -27,6 +34,16 @@ def load_schema(relative: str) -> dict[str, Any]:
         unavailable(f"the schema {path} is not there (set EMPORIUM_SCHEMAS_DIR)")
     loaded: dict[str, Any] = json.loads(path.read_text())
     return loaded
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    """The Helm 3 the chart's tests use (charts/build-helm's, or $EMPORIUM_HELM)."""
+    version = pinned(BUILD_HELM, "HELM_VERSION")
+    path = Path(os.environ.get("EMPORIUM_HELM") or tools_dir() / f"helm-{version}" / "helm")
+    if not os.access(path, os.X_OK):
+        unavailable(f"helm is not at {path}: build it with charts/build-helm, or make chart-tools")
+    return path
 
 
 @pytest.fixture(scope="session")

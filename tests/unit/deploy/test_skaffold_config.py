@@ -79,9 +79,7 @@ def test_every_image_reaches_the_release_by_repository_and_tag(config: dict[str,
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     for artifact in config["build"]["artifacts"]:
         key = artifact["image"].replace("/", "_")
-        given = {
-            path for path, value in templates.items() if re.search(rf"_{key}\b", str(value))
-        }
+        given = {path for path, value in templates.items() if re.search(rf"_{key}\b", str(value))}
         assert len(given) == 2, f"{artifact['image']}: {given}"
         for path in given:
             *block, field = path.split(".")
