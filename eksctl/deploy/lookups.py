@@ -43,8 +43,9 @@ def cluster_network(eks: EKSClient, ec2: EC2Client, cluster: str) -> Network:
         config = eks.describe_cluster(name=cluster)["cluster"]["resourcesVpcConfig"]
     except eks.exceptions.ResourceNotFoundException:
         raise DeployError(f"no EKS cluster {cluster} here: run `make cluster` first") from None
-    vpc_id = config.get("vpcId", "")
     subnets = ec2.describe_subnets(SubnetIds=config.get("subnetIds", []))["Subnets"]
+    if not subnets:
+        raise DeployError(f"the EKS cluster {cluster} has no subnets")
     private = sorted(
         subnet["SubnetId"]
         for subnet in subnets
@@ -54,8 +55,16 @@ def cluster_network(eks: EKSClient, ec2: EC2Client, cluster: str) -> Network:
         raise DeployError(
             f"the subnets of {cluster} have no {INTERNAL_ELB_TAG} tag: no private ones"
         )
+    vpc_id = config.get("vpcId") or subnets[0]["VpcId"]
     cidr = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["CidrBlock"]
-    return Network(vpc_id, cidr, private, config.get("clusterSecurityGroupId", ""))
+    # The security group EKS made for the cluster (Fargate pods carry it); for a cluster made
+    # without one, its first additional group.
+    group = config.get("clusterSecurityGroupId") or next(
+        iter(config.get("securityGroupIds", [])), ""
+    )
+    if not group:
+        raise DeployError(f"the EKS cluster {cluster} has no security group")
+    return Network(vpc_id, cidr, private, group)
 
 
 def find_listener(

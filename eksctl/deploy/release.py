@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 from dataclasses import dataclass
@@ -54,8 +55,12 @@ SECRETS = {
 }
 # The Ingress group of values-eks.yaml (alb.ingress.kubernetes.io/group.name) and its listener.
 INGRESS_GROUP = "emporium"
-# The values `make deploy` released with, which skaffold's eks profile reuses.
-ACCOUNT_VALUES = ROOT / "build" / "deploy" / "values-eks-account.yaml"
+# The values `make deploy` released with, which skaffold's eks profile reuses (the tests put
+# theirs elsewhere).
+ACCOUNT_VALUES = Path(
+    os.environ.get("EMPORIUM_ACCOUNT_VALUES")
+    or ROOT / "build" / "deploy" / "values-eks-account.yaml"
+)
 # Redis's address before ElastiCache has made it: the first install goes on without it (the
 # services wait, unready), and the second pass sets the real one.
 PENDING_REDIS = "rediss://elasticache-pending.invalid:6379/0"
