@@ -131,4 +131,9 @@ def test_the_uis_static_files_are_synced(config: dict[str, Any]) -> None:
     ui = next(a for a in config["build"]["artifacts"] if a["image"] == "emporium/ui")
     (rule,) = ui["sync"]["manual"]
     assert rule["src"] == "services/ui/static/**"
+    assert rule["strip"] == "services/ui/static/"
     assert Path(ROOT / "services/ui/static/index.html").is_file()
+    # The pods' root is read-only: the files land in /tmp, where kind's ui serves them from.
+    assert rule["dest"].startswith("/tmp/")
+    patched = {p["path"]: p["value"] for p in profile(config, "kind")["patches"]}
+    assert patched["/deploy/helm/releases/0/setValues"] == {"ui.env.UI_STATIC_DIR": rule["dest"]}
