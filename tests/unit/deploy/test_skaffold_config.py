@@ -134,6 +134,6 @@ def test_the_uis_static_files_are_synced(config: dict[str, Any]) -> None:
     assert rule["strip"] == "services/ui/static/"
     assert Path(ROOT / "services/ui/static/index.html").is_file()
     # The pods' root is read-only: the files land in /tmp, where kind's ui serves them from.
-    assert rule["dest"].startswith("/tmp/")
+    assert rule["dest"].startswith("/tmp/")  # noqa: S108 - the pod's emptyDir
     patched = {p["path"]: p["value"] for p in profile(config, "kind")["patches"]}
     assert patched["/deploy/helm/releases/0/setValues"] == {"ui.env.UI_STATIC_DIR": rule["dest"]}
