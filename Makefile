@@ -161,4 +161,6 @@ logs: ## SERVICE=<name>: follow the logs of every pod of a service (any cluster)
 		--selector app.kubernetes.io/instance=$(RELEASE),app.kubernetes.io/component=$(SERVICE)
 
 dev: ## skaffold dev on kind: build, load, deploy, port-forward, sync the UI's files (needs a kind cluster)
-	$(SKAFFOLD) dev --profile kind --port-forward=user
+	@echo "dev: skaffold dev --profile kind (kube context $$($(KUBECTL) config current-context 2>/dev/null || echo none)); Ctrl-C stops and uninstalls"
+	helm=$(HELM); skaffold=$(SKAFFOLD); PATH="$$(dirname "$$helm"):$$PATH" \
+		"$$skaffold" dev --profile kind --port-forward=user

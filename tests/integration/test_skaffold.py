@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import uuid
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import yaml
 from tests.integration.conftest import unavailable
 from tests.integration.deploy_tools import deploy_tool
+from tests.integration.test_readme import readme_commands
 from tests.unit.chart.conftest import BUILD_HELM, ROOT, pinned, tools_dir
 
 pytestmark = pytest.mark.integration
@@ -144,3 +146,17 @@ def test_build_with_the_local_docker_engine(
             "catalog", "cart", "orders", "fulfillment", "ui", "edge", "redis", "dynamodb"
         )]  # fmt: skip
         subprocess.run([DOCKER, "rmi", *images], capture_output=True, check=False)
+
+
+def test_the_readmes_skaffold_commands_work_as_written(skaffold: Path, env: dict[str, str]) -> None:
+    commands = [
+        shlex.split(command, comments=True)
+        for command in readme_commands("Develop on kind with skaffold")
+        if command.startswith("skaffold ")
+    ]
+    # (`skaffold config set` and `skaffold run --profile eks` are for an AWS account.)
+    runnable = [argv for argv in commands if argv[1] in ("diagnose", "render", "build")]
+    assert [argv[1] for argv in runnable] == ["diagnose", "render", "build"]
+    for argv in runnable:
+        done = run(skaffold, env, *argv[1:])
+        assert done.returncode == 0, f"{shlex.join(argv)}:\n{done.stdout[-2000:]}{done.stderr}"
