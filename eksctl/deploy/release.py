@@ -187,6 +187,8 @@ class Target:
             },
             # The ALB reaches the pods from the VPC's addresses (target-type ip).
             "networkPolicy": {"extraPublicFrom": [{"ipBlock": {"cidr": network.vpc_cidr}}]},
+            # The seed Job (a hook Helm waits for) needs Redis: not before ElastiCache is there.
+            "seed": {"enabled": redis is not None},
         }
         for service in WITH_ROLES:
             role_name = self.cluster.role_name(NAMESPACE, component_name(service))
@@ -213,12 +215,15 @@ def write_values(values: dict[str, Any]) -> Path:
     return ACCOUNT_VALUES
 
 
-def upgrade(tools: Tools, values: dict[str, Any]) -> None:
+def upgrade(tools: Tools, values: dict[str, Any], *, final: bool) -> None:
+    """helm upgrade --install; the final pass (Redis and the ALB known) waits for every pod to
+    be ready, and for the seed Job."""
     path = write_values(values)
+    wait = ["--wait", "--timeout", "15m"] if final else []
     run(
         tools.helm_argv(
             "upgrade", "--install", RELEASE, str(CHART), "--namespace", NAMESPACE,
-            "-f", str(CHART / "values-eks.yaml"), "-f", str(path),
+            "-f", str(CHART / "values-eks.yaml"), "-f", str(path), *wait,
         )
     )  # fmt: skip
 
@@ -244,7 +249,7 @@ def deploy(session: boto3.Session, tools: Tools, target: Target, timeout: float)
         f" Redis {'at ' + redis if redis else 'not made yet'};"
         f" ALB listener {listener or 'not made yet'})"
     )
-    upgrade(tools, target.values(redis, listener))
+    upgrade(tools, target.values(redis, listener), final=bool(redis and listener))
 
     steps.step(f"ElastiCache's endpoint of {redis_group} (about 15 minutes the first time)")
     found_redis = wait_for(
@@ -262,7 +267,7 @@ def deploy(session: boto3.Session, tools: Tools, target: Target, timeout: float)
     )
     steps.step("helm upgrade with both, so API Gateway reaches the ALB")
     if (found_redis, found_listener) != (redis, listener):
-        upgrade(tools, target.values(found_redis, found_listener))
+        upgrade(tools, target.values(found_redis, found_listener), final=True)
     else:
         steps.note("nothing changed")
     api_name = component_name("api")

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,9 +111,10 @@ class StandIn:
         return [list(call["argv"]) for call in self.calls()]  # type: ignore[call-overload]
 
 
-def stand_in(tmp_path: Path, name: str, fail_when: str = "") -> StandIn:
+def stand_in(tmp_path: Path, name: str, fail_when: str = "", then: str = "") -> StandIn:
     """`name` on a PATH of its own: records argv (and stdin for `login`, `apply`); exits 1 when
-    its arguments contain `fail_when`."""
+    its arguments contain `fail_when`; runs the Python code `then` (what the real tool's work
+    would make happen in AWS) on its first call."""
     log = tmp_path / f"{name}.calls"
     path = tmp_path / "bin" / name
     path.parent.mkdir(exist_ok=True)
@@ -121,8 +123,12 @@ def stand_in(tmp_path: Path, name: str, fail_when: str = "") -> StandIn:
 import json, sys
 argv = sys.argv[1:]
 stdin = sys.stdin.read() if ("login" in argv or "apply" in argv) else None
+import os
+first = not os.path.exists({str(log)!r})
 with open({str(log)!r}, "a") as log:
     log.write(json.dumps({{"argv": argv, "stdin": stdin}}) + "\\n")
+if first:
+{textwrap.indent(then or "pass", "    ")}
 sys.exit(1 if {fail_when!r} and {fail_when!r} in " ".join(argv) else 0)
 """
     )
@@ -394,6 +400,7 @@ def test_deploy_releases_the_store_and_feeds_the_listener_to_api_gateway(
         "upgrade", "--install", "emporium", str(ROOT / "charts/emporium"),
         "--namespace", "emporium",
         "-f", str(ROOT / "charts/emporium/values-eks.yaml"), "-f", str(values_file),
+        "--wait", "--timeout", "15m",
     ]  # fmt: skip
     values = yaml.safe_load(values_file.read_text())
     assert values["image"] == {"registry": REGISTRY, "tag": "0a1b2c3"}
@@ -401,6 +408,7 @@ def test_deploy_releases_the_store_and_feeds_the_listener_to_api_gateway(
     assert values["aws"]["apiGateway"]["subnetIds"] == private
     assert values["orders"]["oidc"] == {"issuer": made.issuer, "audience": made.audience}
     assert values["redis"]["url"].startswith("rediss://")
+    assert values["seed"] == {"enabled": True}
     assert values["catalog"]["serviceAccount"]["roleArn"] == (
         f"arn:aws:iam::{ACCOUNT}:role/emporium-catalog"
     )
@@ -462,3 +470,41 @@ def test_check_says_who_and_where(env: dict[str, str]) -> None:
     done = deploy(env, "check")
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{ACCOUNT} {REGION}\n"
+
+
+def test_deploy_waits_for_elasticache_and_the_alb_then_upgrades_with_them(
+    env: dict[str, str], session: boto3.Session, tmp_path: Path
+) -> None:
+    private = eks_cluster(session, env)
+    identity.ensure_identity(client(session, env, "cognito-idp"), REGION, ACCOUNT)
+    vpc = client(session, env, "ec2").describe_subnets(SubnetIds=private)["Subnets"][0]["VpcId"]
+    # The first release is what makes ElastiCache, the ALB and (once the listener is given)
+    # API Gateway: here the helm stand-in makes them in moto on its first call, as the
+    # controllers would.
+    made_by_the_release = f"""
+import boto3
+kw = dict(endpoint_url={env["AWS_ENDPOINT_URL"]!r}, region_name={REGION!r})
+boto3.client("elasticache", **kw).create_replication_group(
+    ReplicationGroupId="emporium-redis", ReplicationGroupDescription="the store's")
+elbv2 = boto3.client("elbv2", **kw)
+arn = elbv2.create_load_balancer(Name="k8s-emporium-0a1b2c3d4e", Subnets={private!r},
+    Scheme="internal", Tags=[{{"Key": {lookups.CLUSTER_TAG!r}, "Value": {CLUSTER!r}}},
+    {{"Key": {lookups.STACK_TAG!r}, "Value": "emporium"}}])["LoadBalancers"][0]["LoadBalancerArn"]
+group = elbv2.create_target_group(Name="tg", Protocol="HTTP", Port=8080, VpcId={vpc!r},
+    TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+elbv2.create_listener(LoadBalancerArn=arn, Protocol="HTTP", Port=80,
+    DefaultActions=[{{"Type": "forward", "TargetGroupArn": group}}])
+boto3.client("apigatewayv2", **kw).create_api(Name="emporium-api", ProtocolType="HTTP")
+"""
+    helm = stand_in(tmp_path, "helm", then=made_by_the_release)
+    kubectl = stand_in(tmp_path, "kubectl")  # the Secrets exist: kept
+    done = deploy(
+        env, "deploy", "--tag", "0a1b2c3", "--timeout", "0",
+        "--helm", str(helm.path), "--kubectl", str(kubectl.path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first, second = helm.argvs()
+    assert "--wait" not in first  # Redis unknown yet: the pods cannot be ready
+    assert second[-3:] == ["--wait", "--timeout", "15m"]
+    assert "secret emporium-catalog: exists, kept" in done.stderr
+    assert len([c for c in kubectl.calls() if c["stdin"]]) == 1  # the namespace only

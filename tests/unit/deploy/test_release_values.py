@@ -41,6 +41,8 @@ def test_both_passes_render(
     catalog = rendered.get("ConfigMap", component_name("catalog"))["data"]
     assert catalog["REDIS_URL"] == (f"rediss://{REDIS}/0" if redis else PENDING_REDIS)
     assert bool(rendered.of_kind("Integration")) == bool(listener)
+    # The seed Job waits for Redis: Helm would wait for it, and it cannot seed without Redis.
+    assert bool(rendered.of_kind("Job")) == bool(redis)
 
 
 def test_the_store_of_the_account(helm: Path, tmp_path: Path) -> None:
