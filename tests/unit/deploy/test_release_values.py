@@ -11,10 +11,10 @@ from tests.unit.chart.conftest import Release
 from tests.unit.deploy.conftest import render
 
 from deploy.aws import Account
-from deploy.config import component_name, load_cluster
+from deploy.config import CHART, component_name, load_cluster
 from deploy.identity import Identity
 from deploy.lookups import Network
-from deploy.release import PENDING_REDIS, WITH_ROLES, Target
+from deploy.release import INGRESS_GROUP, PENDING_REDIS, SECRETS, WITH_ROLES, Target
 
 ACCOUNT = Account("123456789012", "aws", "eu-west-1")
 IDENTITY = Identity("eu-west-1", "eu-west-1_AbCdEfGhI", "3n4b5urk1ft4fl3mg5e62d9ado", "emporium-1")
@@ -69,3 +69,13 @@ def test_the_store_of_the_account(helm: Path, tmp_path: Path) -> None:
     assert ui["UI_OIDC_AUTHORIZE_URL"] == (
         "https://emporium-1.auth.eu-west-1.amazoncognito.com/oauth2/authorize"
     )
+
+
+def test_the_secrets_and_the_ingress_group_are_those_of_values_eks() -> None:
+    values = yaml.safe_load((CHART / "values-eks.yaml").read_text())
+    named = {
+        (s["existingSecret"], s["key"]) for s in values["secrets"].values() if isinstance(s, dict)
+    }
+    assert named == {(name, key) for name, keys in SECRETS.items() for key in keys}
+    annotations = values["ingress"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/group.name"] == INGRESS_GROUP
