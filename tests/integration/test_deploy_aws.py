@@ -508,3 +508,32 @@ boto3.client("apigatewayv2", **kw).create_api(Name="emporium-api", ProtocolType=
     assert second[-3:] == ["--wait", "--timeout", "15m"]
     assert "secret emporium-catalog: exists, kept" in done.stderr
     assert len([c for c in kubectl.calls() if c["stdin"]]) == 1  # the namespace only
+
+
+def test_controllers_get_the_cluster_the_vpc_and_their_roles(
+    env: dict[str, str], session: boto3.Session, tmp_path: Path
+) -> None:
+    private = eks_cluster(session, env)
+    vpc = client(session, env, "ec2").describe_subnets(SubnetIds=private)["Subnets"][0]["VpcId"]
+    helm = stand_in(tmp_path, "helm")
+    kubectl = stand_in(tmp_path, "kubectl")
+    done = deploy(env, "controllers", "--helm", str(helm.path), "--kubectl", str(kubectl.path))
+    assert done.returncode == 0, done.stderr
+    balancer, *acks = helm.argvs()
+    assert balancer[:4] == ["upgrade", "--install", "aws-load-balancer-controller",
+                            "aws-load-balancer-controller"]  # fmt: skip
+    # Fargate pods have no instance metadata: the controller is told its cluster, region, VPC.
+    for value in (f"clusterName={CLUSTER}", f"region={REGION}", f"vpcId={vpc}"):
+        assert value in balancer
+    role = r"serviceAccount.annotations.eks\.amazonaws\.com/role-arn="
+    assert f"{role}arn:aws:iam::{ACCOUNT}:role/emporium-aws-load-balancer-controller" in balancer
+    assert [argv[2] for argv in acks] == [
+        "ack-dynamodb-controller", "ack-elasticache-controller", "ack-apigatewayv2-controller"
+    ]  # fmt: skip
+    for argv in acks:
+        assert argv[3].startswith("oci://public.ecr.aws/aws-controllers-k8s/")
+        assert f"aws.region={REGION}" in argv
+        assert f"{role}arn:aws:iam::{ACCOUNT}:role/emporium-{argv[2]}" in argv
+        assert argv[argv.index("--namespace") + 1] == "aws-controllers"
+    (namespace,) = [json.loads(str(c["stdin"])) for c in kubectl.calls()]
+    assert namespace["metadata"]["name"] == "aws-controllers"
