@@ -107,9 +107,10 @@ base-images: ## no registry? Debian and Python bases from Debian packages (root,
 clean: ## remove the virtual environments and caches
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage
 
-deploy-tools: ## eksctl and skaffold built through the Go module proxy (cached, as chart-tools)
+deploy-tools: ## eksctl, skaffold (and a registry for the tests) built through the Go module proxy (cached)
 	eksctl/build-tool eksctl >/dev/null
 	eksctl/build-tool skaffold >/dev/null
+	eksctl/build-tool registry >/dev/null
 
 cluster: $(VENV)/.synced ## EKS on Fargate from eksctl/cluster.yaml: about 20 minutes; billed until cluster-delete
 	@echo "cluster: step 1/3: the AWS credentials and region ($(AWS_REGION), from $(CLUSTER_FILE))"

@@ -7,11 +7,13 @@ tools is checked as their command lines and input."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +22,12 @@ import boto3
 import pytest
 import requests
 import yaml
+from tests.integration.conftest import unavailable
+from tests.integration.deploy_tools import deploy_tool
 
 from deploy import ecr, identity, lookups
 from deploy.config import ROOT, SERVICES, load_cluster
+from deploy.steps import DeployError
 from devstack.processes import Group, free_port, http_status
 
 pytestmark = pytest.mark.integration
@@ -537,3 +542,82 @@ def test_controllers_get_the_cluster_the_vpc_and_their_roles(
         assert argv[argv.index("--namespace") + 1] == "aws-controllers"
     (namespace,) = [json.loads(str(c["stdin"])) for c in kubectl.calls()]
     assert namespace["metadata"]["name"] == "aws-controllers"
+
+
+# docker login and push against a real registry (the one eksctl/build-tool builds), which
+# accepts only the ECR token's user and password: no ECR answers here, so the registry stands
+# in for it, and moto stands in for the ECR API that hands out the token.
+
+
+@pytest.fixture
+def registry(env: dict[str, str], session: boto3.Session, tmp_path: Path) -> Iterator[str]:
+    binary = deploy_tool("registry")
+    token = client(session, env, "ecr").get_authorization_token()["authorizationData"][0]
+    user, password = base64.b64decode(token["authorizationToken"]).decode().split(":", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # crypt: the one bcrypt at hand
+        import crypt  # noqa: PLC0415
+
+        hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))  # noqa: S324 - bcrypt
+    assert hashed.startswith("$2"), "this Python's crypt has no bcrypt"
+    (tmp_path / "htpasswd").write_text(f"{user}:{hashed}\n")
+    port = free_port()
+    (tmp_path / "registry.yml").write_text(
+        yaml.safe_dump(
+            {
+                "version": 0.1,
+                "log": {"level": "warn"},
+                "storage": {"filesystem": {"rootdirectory": str(tmp_path / "storage")}},
+                "http": {"addr": f"127.0.0.1:{port}"},
+                "auth": {
+                    "htpasswd": {"realm": "emporium-tests", "path": str(tmp_path / "htpasswd")}
+                },
+            }
+        )
+    )
+    with Group() as group:
+        child = group.start(
+            "registry", [str(binary), "serve", str(tmp_path / "registry.yml")], os.environ
+        )
+        child.wait_until(lambda: http_status(f"http://127.0.0.1:{port}/v2/") == 401, "answering")
+        yield f"127.0.0.1:{port}"
+
+
+def test_a_push_authenticated_with_the_ecr_tokens_user_and_password(
+    env: dict[str, str],
+    session: boto3.Session,
+    registry: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))  # not the machine's logins
+    docker = "docker"
+    image = "emporium/redis:dev"  # the smallest image of `make images`
+    inspected = subprocess.run(
+        [docker, "image", "inspect", image], capture_output=True, check=False
+    )
+    if inspected.returncode:
+        unavailable(f"{image} is not here: make images")
+    token_login = ecr.registry_login(client(session, env, "ecr"))
+    login = dataclasses.replace(token_login, registry=registry)
+
+    refused = dataclasses.replace(login, password=login.password + "x")
+    with pytest.raises(DeployError, match="login"):
+        ecr.docker_login(docker, refused)
+
+    ecr.docker_login(docker, login)
+    target = f"{registry}/emporium/redis:push-test"
+    for argv in ([docker, "tag", image, target], [docker, "push", target]):
+        subprocess.run(argv, check=True, capture_output=True)
+    subprocess.run([docker, "rmi", target], check=True, capture_output=True)
+    manifest = requests.get(
+        f"http://{registry}/v2/emporium/redis/manifests/push-test",
+        auth=(login.username, login.password),
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        timeout=10,
+    )
+    assert manifest.status_code == 200
+    assert (
+        requests.get(f"http://{registry}/v2/emporium/redis/tags/list", timeout=10).status_code
+        == 401
+    )
