@@ -3,6 +3,8 @@ chart renders: the ServiceAccounts it makes and the one table (and indexes) of e
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -154,11 +156,19 @@ def test_the_controllers_have_their_roles(cluster_config: dict[str, Any]) -> Non
         assert accounts[(CONTROLLERS_NAMESPACE, f"ack-{service}-controller")]["attachPolicyARNs"]
 
 
-def test_the_cluster_is_named_and_placed_once(cluster_config: dict[str, Any]) -> None:
+def test_the_makefile_takes_the_name_and_region_from_the_file(
+    cluster_config: dict[str, Any],
+) -> None:
     cluster = load_cluster()
     assert (cluster.name, cluster.region) == (
         cluster_config["metadata"]["name"],
         cluster_config["metadata"]["region"],
     )
-    makefile = (Path(__file__).resolve().parents[3] / "Makefile").read_text()
-    assert "eksctl/cluster.yaml" in makefile  # the Makefile reads them from the file
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    root = Path(__file__).resolve().parents[3]
+    planned = subprocess.run(
+        ["make", "-n", "cluster"], cwd=root, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert f"AWS_REGION={cluster.region} PYTHONPATH=eksctl" in planned
+    assert f"(cluster {cluster.name})" in planned
+    assert "create cluster -f eksctl/cluster.yaml" in planned
