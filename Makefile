@@ -3,6 +3,8 @@
 #   make test    lint, type checks, unit and integration tests
 #   make bench   the benchmarks (needs wrk and redis-server)
 #   make images  the container images (needs Docker; `make base-images` first without a registry)
+#   make cluster, controllers, identity, push, deploy   the store on EKS (README: Deploy to AWS)
+#   make dev     skaffold dev on kind (README: Develop on kind with skaffold)
 
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -29,6 +31,26 @@ BUILD_IMAGE ?= $(BASE_IMAGE)
 DEBIAN_IMAGE ?= debian:bookworm-slim
 
 .PHONY: help setup run test lint typecheck unit integration fmt bench images base-images chart-tools clean
+.PHONY: deploy-tools cluster cluster-delete controllers identity push deploy port-forward logs dev
+
+# The deploy paths. The cluster's name and region are those of eksctl/cluster.yaml (change them
+# there); the store is the release emporium in the namespace emporium (eksctl/deploy/config.py).
+CLUSTER_FILE := eksctl/cluster.yaml
+CLUSTER := $(shell sed -n 's/^  name: *//p' $(CLUSTER_FILE) | head -n 1)
+AWS_REGION ?= $(shell sed -n 's/^  region: *//p' $(CLUSTER_FILE) | head -n 1)
+RELEASE := emporium
+NAMESPACE ?= emporium
+KUBECTL ?= kubectl
+# helm and the Go-built tools: the ones on PATH, else built through the Go module proxy and
+# cached (charts/build-helm, eksctl/build-tool; the $$(...) runs in the recipe, once needed).
+HELM ?= $(or $(shell command -v helm 2>/dev/null),$$(charts/build-helm))
+EKSCTL ?= $(or $(shell command -v eksctl 2>/dev/null),$$(eksctl/build-tool eksctl))
+SKAFFOLD ?= $(or $(shell command -v skaffold 2>/dev/null),$$(eksctl/build-tool skaffold))
+# The Python of the AWS calls (boto3), run from the work tree: eksctl/deploy/.
+DEPLOY := AWS_REGION=$(AWS_REGION) PYTHONPATH=eksctl $(BIN)/python -m deploy
+SERVICE ?=
+PORT ?= 8080
+SERVICE_PORT ?= http
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -85,3 +107,62 @@ base-images: ## no registry? Debian and Python bases from Debian packages (root,
 
 clean: ## remove the virtual environments and caches
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage
+
+deploy-tools: ## eksctl, skaffold (and a registry for the tests) built through the Go module proxy (cached)
+	eksctl/build-tool eksctl >/dev/null
+	eksctl/build-tool skaffold >/dev/null
+	eksctl/build-tool registry >/dev/null
+
+cluster: $(VENV)/.synced ## EKS on Fargate from eksctl/cluster.yaml: about 20 minutes; billed until cluster-delete
+	@echo "cluster: step 1/3: the AWS credentials and region ($(AWS_REGION), from $(CLUSTER_FILE))"
+	$(DEPLOY) check
+	@echo "cluster: step 2/3: COST: from now until make cluster-delete, AWS bills the EKS control" \
+		"plane (0.10 USD/h), a NAT gateway (0.045 USD/h and its traffic), every Fargate pod and" \
+		"the control plane's logs; with the store deployed, about 0.60 USD/h in all (README)"
+	@echo "cluster: step 3/3: eksctl create cluster -f $(CLUSTER_FILE) (cluster $(CLUSTER))"
+	$(EKSCTL) create cluster -f $(CLUSTER_FILE)
+
+# CONFIRM=<cluster name> answers the question (for scripts).
+cluster-delete: $(VENV)/.synced ## delete the store, the controllers and the cluster (asks first)
+	@echo "cluster-delete: step 1/5: the AWS credentials and region ($(AWS_REGION))"
+	$(DEPLOY) check
+	@echo "cluster-delete: step 2/5: confirm: this deletes the cluster $(CLUSTER) in $(AWS_REGION)," \
+		"the store on it, its ALB, API Gateway and ElastiCache; the DynamoDB tables stay (deletion" \
+		"protection), as do the ECR repositories and the Cognito user pool"
+	@answer=$${CONFIRM:-}; \
+	if [[ -z $$answer ]]; then read -r -p "Type the cluster's name ($(CLUSTER)) to delete it: " answer; fi; \
+	if [[ $$answer != "$(CLUSTER)" ]]; then echo "cluster-delete: not confirmed: nothing deleted" >&2; exit 1; fi
+	@echo "cluster-delete: step 3/5: helm uninstall $(RELEASE): the controllers delete the ALB, API Gateway and ElastiCache"
+	$(HELM) uninstall $(RELEASE) --namespace $(NAMESPACE) --ignore-not-found --wait --timeout 20m
+	@echo "cluster-delete: step 4/5: the controllers"
+	for release in aws-load-balancer-controller ack-dynamodb-controller ack-elasticache-controller ack-apigatewayv2-controller; do \
+		$(HELM) uninstall $$release --namespace aws-controllers --ignore-not-found --wait; done
+	@echo "cluster-delete: step 5/5: eksctl delete cluster -f $(CLUSTER_FILE)"
+	$(EKSCTL) delete cluster -f $(CLUSTER_FILE) --wait
+
+controllers: $(VENV)/.synced ## the AWS Load Balancer Controller and the ACK controllers (IRSA roles of cluster.yaml)
+	HELM="$(HELM)" KUBECTL=$(KUBECTL) $(DEPLOY) controllers
+
+identity: $(VENV)/.synced ## the Cognito user pool and app client of sign-in (found and reused); prints issuer and audience
+	$(DEPLOY) identity
+
+push: $(VENV)/.synced ## ECR repositories, docker login with an ECR token, the images of make images pushed
+	DOCKER=$(or $(DOCKER),docker) $(DEPLOY) push
+
+deploy: $(VENV)/.synced ## helm upgrade --install with values-eks.yaml and the pushed tags; prints API Gateway's URL
+	HELM="$(HELM)" KUBECTL=$(KUBECTL) $(DEPLOY) deploy
+
+port-forward: ## SERVICE=<name> [PORT=8080] [SERVICE_PORT=http]: a service of the release on localhost (any cluster)
+	@[[ -n "$(SERVICE)" ]] || { echo "port-forward: SERVICE is required, e.g. make port-forward SERVICE=edge" >&2; exit 1; }
+	@echo "port-forward: http://localhost:$(PORT) -> service/$(RELEASE)-$(SERVICE):$(SERVICE_PORT) in $(NAMESPACE) (Ctrl-C stops it)"
+	$(KUBECTL) --namespace $(NAMESPACE) port-forward service/$(RELEASE)-$(SERVICE) $(PORT):$(SERVICE_PORT)
+
+logs: ## SERVICE=<name>: follow the logs of every pod of a service (any cluster)
+	@[[ -n "$(SERVICE)" ]] || { echo "logs: SERVICE is required, e.g. make logs SERVICE=catalog" >&2; exit 1; }
+	$(KUBECTL) --namespace $(NAMESPACE) logs --follow --prefix --all-containers --max-log-requests 20 \
+		--selector app.kubernetes.io/instance=$(RELEASE),app.kubernetes.io/component=$(SERVICE)
+
+dev: ## skaffold dev on kind: build, load, deploy, port-forward, sync the UI's files (needs a kind cluster)
+	@echo "dev: skaffold dev --profile kind (kube context $$($(KUBECTL) config current-context 2>/dev/null || echo none)); Ctrl-C stops and uninstalls"
+	helm=$(HELM); skaffold=$(SKAFFOLD); PATH="$$(dirname "$$helm"):$$PATH" \
+		"$$skaffold" dev --profile kind --port-forward=user

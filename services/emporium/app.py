@@ -89,9 +89,12 @@ def create_service_app(
     name: str, settings: ServiceSettings, *, static_folder: str | os.PathLike[str] | None = None
 ) -> Flask:
     """The service's Flask app. Only a service that serves files names a `static_folder`: Flask
-    would otherwise claim /static/<path> in every service."""
+    would otherwise claim /static/<path> in every service. Its files are at /static/<path>
+    whatever the folder's name (Flask would take the name)."""
     configure_logging(name, settings.log_level)
-    app = Flask(name, static_folder=static_folder)
+    app = Flask(
+        name, static_folder=static_folder, static_url_path="/static" if static_folder else None
+    )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.wsgi_app = RequestTelemetry(app.wsgi_app)  # type: ignore[method-assign]

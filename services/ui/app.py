@@ -8,13 +8,19 @@ Sign-in for shoppers is configured by three settings, set together or not at all
 `UI_OIDC_CLIENT_ID` (this page's client id at the issuer). Without them the page says sign-in
 is not configured. The page reads them from `/config.json`; the token endpoint's origin is the
 only one besides the store's that the page may call (Content-Security-Policy `connect-src`).
+
+`UI_STATIC_DIR` (development only) serves the page's files from a writable folder instead of
+the image's own copy: at start the image's files are copied there, but none that is there
+already, so a file skaffold's sync put there (skaffold.yaml, kind) is the one served.
 """
 
 from __future__ import annotations
 
 import mimetypes
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Flask, Response
@@ -41,6 +47,7 @@ CLIENT_ID = r"[A-Za-z0-9._:-]{1,128}"
 class UiSettings:
     sign_in: SignIn | None
     service: ServiceSettings
+    static_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> UiSettings:
@@ -54,7 +61,24 @@ class UiSettings:
                 token_url=own.url("OIDC_TOKEN_URL", schemes=urls),
                 client_id=own.text("OIDC_CLIENT_ID", pattern=CLIENT_ID),
             )
-        return cls(sign_in=sign_in, service=ServiceSettings.from_env(shared))
+        static_dir = own.optional("STATIC_DIR")
+        return cls(
+            sign_in=sign_in,
+            service=ServiceSettings.from_env(shared),
+            static_dir=Path(static_dir) if static_dir else None,
+        )
+
+
+def seed_static_dir(folder: Path) -> None:
+    """The image's static files copied into `folder`, but none that is there already: a file
+    synced in by a developer's tool stays, whichever worker starts (or restarts) later."""
+    for source in STATIC_DIR.rglob("*"):
+        target = folder / source.relative_to(STATIC_DIR)
+        if source.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
 
 
 def origin(url: str) -> str:
@@ -98,8 +122,12 @@ def security_headers(sign_in: SignIn | None) -> dict[str, str]:
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     """Build the ui app from `environ` (the process environment by default)."""
     settings = UiSettings.from_env(environ)
+    if settings.static_dir is not None:
+        seed_static_dir(settings.static_dir)
     # Flask's static route (`/static/<path:filename>`) serves this folder, with ETags.
-    app = create_service_app("ui", settings.service, static_folder=STATIC_DIR)
+    app = create_service_app(
+        "ui", settings.service, static_folder=settings.static_dir or STATIC_DIR
+    )
     app.extensions["ui.sign_in"] = settings.sign_in
     headers = security_headers(settings.sign_in)
 

@@ -34,7 +34,8 @@ pages = Blueprint("ui", __name__)
 
 @pages.get("/")
 def index() -> Response:
-    response = send_from_directory(STATIC_DIR, "index.html")
+    # The app's static folder: STATIC_DIR, or UI_STATIC_DIR's copy of it (see ui.app).
+    response = send_from_directory(current_app.static_folder or STATIC_DIR, "index.html")
     del response.headers["Content-Disposition"]  # a page, not a download of index.html
     # Always revalidate (cheap, thanks to the ETag): the page names the modules to load.
     response.cache_control.no_cache = True

@@ -427,6 +427,9 @@ orders:
   indexes:
     byEmail: [email, createdKey]
     outbox: [outbox, id]
+fulfillment:
+  key: pk
+  indexes: {}
 {{- end }}
 
 {{/* A route's API Gateway route keys: "/api/catalog/" -> "ANY /api/catalog" and

@@ -31,6 +31,7 @@ from tests.unit.chart.conftest import (
 from cart.store import CartStore
 from catalog.store import CatalogStore
 from edge.route_table import load_routes
+from fulfillment.store import FulfillmentStore
 from orders.store import OrdersStore
 
 AWS = SETUPS["eks"]  # values-eks.yaml declares the tables and the cache
@@ -114,6 +115,7 @@ STORES: dict[str, Callable[[RecordingClient, str], Any]] = {
     "catalog": lambda client, table: CatalogStore(lambda: client, table),
     "cart": lambda client, table: CartStore(lambda: client, table, ttl_seconds=60, max_lines=50),
     "orders": lambda client, table: OrdersStore(lambda: client, table),
+    "fulfillment": lambda client, table: FulfillmentStore(lambda: client, table),
 }
 
 
