@@ -24,6 +24,20 @@ pytestmark = pytest.mark.integration
 DOCKER = "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else "docker"
 # The Dockerfiles' own default base; skaffold's diagnose reads it (see the diagnose test).
 DEFAULT_BASE = "python:3.12-slim"
+# skaffold.yaml's artifacts, the images of `make images`.
+IMAGES = (
+    "catalog",
+    "cart",
+    "orders",
+    "fulfillment",
+    "ui",
+    "edge",
+    "redis",
+    "dynamodb",
+    "dev-issuer",
+)
+# The chart's component of an image, where it is named otherwise.
+COMPONENT = {"dev-issuer": "oidc-issuer"}
 STAND_INS = {
     "BASE_IMAGE": "emporium/python:3.11-bookworm",
     "BUILD_IMAGE": "emporium/python-build:3.11-bookworm",
@@ -85,7 +99,7 @@ def test_diagnose_reads_the_configuration(
     assert done.returncode == 0, done.stderr
     config = yaml.safe_load(done.stdout)
     assert config["apiVersion"] == "skaffold/v4beta13"
-    assert len(config["build"]["artifacts"]) == 8
+    assert len(config["build"]["artifacts"]) == len(IMAGES)
     (release,) = config["deploy"]["helm"]["releases"]
     if profile:
         assert release["valuesFiles"][0] == str(ROOT / f"charts/emporium/values-{profile}.yaml")
@@ -97,8 +111,8 @@ def test_diagnose_of_the_artifacts(skaffold: Path, env: dict[str, str]) -> None:
     # context without the build arguments, unless the tagger has listed them with them first.)
     done = run(skaffold, env, "diagnose", "-p", "kind")
     assert done.returncode == 0, done.stderr
-    assert "Number of artifacts: 8" in done.stdout
-    assert done.stdout.count(" - Dependencies:") == 8, done.stdout
+    assert f"Number of artifacts: {len(IMAGES)}" in done.stdout
+    assert done.stdout.count(" - Dependencies:") == len(IMAGES), done.stdout
 
 
 def test_render_for_kind(skaffold: Path, env: dict[str, str]) -> None:
@@ -106,13 +120,12 @@ def test_render_for_kind(skaffold: Path, env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stderr
     objects = [o for o in yaml.safe_load_all(done.stdout) if o]
     deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
-    assert set(deployments) == {
-        f"emporium-{name}"
-        for name in ("catalog", "cart", "orders", "fulfillment", "ui", "edge", "redis", "dynamodb")
-    }
+    component_images = {COMPONENT.get(image, image): image for image in IMAGES}
+    assert set(deployments) == {f"emporium-{component}" for component in component_images}
     for name, deployment in deployments.items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        assert container["image"].startswith(f"emporium/{name.removeprefix('emporium-')}:")
+        image = component_images[name.removeprefix("emporium-")]
+        assert container["image"].startswith(f"emporium/{image}:")
         assert deployment["metadata"]["namespace"] == "emporium"
     configs = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}
     assert configs["emporium-ui"]["data"]["UI_STATIC_DIR"] == "/tmp/ui-static"  # noqa: S108
@@ -130,7 +143,7 @@ def test_build_with_the_local_docker_engine(
     try:
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr
         builds: list[dict[str, Any]] = json.loads(output.read_text())["builds"]
-        assert len(builds) == 8
+        assert len(builds) == len(IMAGES)
         for build in builds:
             assert image_here(f"{build['imageName']}:{tag}"), build
         # The ui's image carries the bases it was built from.
@@ -142,9 +155,7 @@ def test_build_with_the_local_docker_engine(
         ).stdout.strip()  # fmt: skip
         assert label == base
     finally:
-        images = [f"emporium/{name}:{tag}" for name in (
-            "catalog", "cart", "orders", "fulfillment", "ui", "edge", "redis", "dynamodb"
-        )]  # fmt: skip
+        images = [f"emporium/{name}:{tag}" for name in IMAGES]
         subprocess.run([DOCKER, "rmi", *images], capture_output=True, check=False)
 
 

@@ -33,7 +33,7 @@ def built_images() -> dict[str, tuple[str, str | None]]:
     images: dict[str, tuple[str, str | None]] = {
         name: ("docker/Dockerfile", name) for name in services[1].split()
     }
-    for name, dockerfile in re.findall(r'builds\+=\("(\w+) (docker/\S+) - ', script):
+    for name, dockerfile in re.findall(r'builds\+=\("([\w-]+) (docker/\S+) - ', script):
         images[name] = (dockerfile, None)
     return images
 
@@ -78,7 +78,7 @@ def test_every_image_reaches_the_release_by_repository_and_tag(config: dict[str,
     templates = release(config)["setValueTemplates"]
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     for artifact in config["build"]["artifacts"]:
-        key = artifact["image"].replace("/", "_")
+        key = re.sub(r"[/.:-]", "_", artifact["image"])  # as skaffold names its variables
         given = {path for path, value in templates.items() if re.search(rf"_{key}\b", str(value))}
         assert len(given) == 2, f"{artifact['image']}: {given}"
         for path in given:
@@ -121,10 +121,16 @@ def test_the_eks_profile(config: dict[str, Any]) -> None:
 
 def test_port_forwards_the_entry_point_and_each_service(config: dict[str, Any]) -> None:
     forwarded = {f["resourceName"] for f in config["portForward"]}
-    services = {"edge", "catalog", "cart", "orders", "fulfillment", "ui"}
+    services = {"edge", "catalog", "cart", "orders", "fulfillment", "ui", "oidc-issuer"}
     assert forwarded == {f"{RELEASE}-{s}" for s in services}
     assert len({f["localPort"] for f in config["portForward"]}) == len(forwarded)
     assert {f["namespace"] for f in config["portForward"]} == {NAMESPACE}
+    # The browser signs in at the development issuer's publicUrl: the tokens carry that address.
+    issuer = next(f for f in config["portForward"] if f["resourceName"].endswith("oidc-issuer"))
+    public_url = yaml.safe_load((CHART / "values.yaml").read_text())["local"]["oidcIssuer"][
+        "publicUrl"
+    ]
+    assert public_url == f"http://localhost:{issuer['localPort']}"
 
 
 def test_the_uis_static_files_are_synced(config: dict[str, Any]) -> None:
