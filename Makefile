@@ -28,10 +28,11 @@ BASE_IMAGE ?= python:3.12-slim
 BUILD_IMAGE ?= $(BASE_IMAGE)
 DEBIAN_IMAGE ?= debian:bookworm-slim
 
-.PHONY: help setup run test lint typecheck unit integration fmt bench images base-images chart-tools clean
+.PHONY: help setup run test lint typecheck unit integration fmt bench images base-images chart-tools \
+	kind-node-image kind-up kind-down clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -81,6 +82,15 @@ images: ## build every image, tagged emporium/<name>:<git sha> and :dev, and pri
 
 base-images: ## no registry? Debian and Python bases from Debian packages (root, debootstrap)
 	docker/build-base-images
+
+kind-node-image: ## the kind node image, built from source through the Go module proxy (cached)
+	tests/kind/build-node-image >/dev/null
+
+kind-up: ## a kind cluster "emporium", the store's images loaded (context kind-emporium)
+	tests/kind/cluster up
+
+kind-down: ## delete the kind cluster "emporium"
+	tests/kind/cluster down
 
 clean: ## remove the virtual environments and caches
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage
