@@ -3,6 +3,7 @@
 #   make test    lint, type checks, unit and integration tests
 #   make bench   the benchmarks (needs wrk and redis-server)
 #   make images  the container images (needs Docker; `make base-images` first without a registry)
+#   make e2e     the store on a kind cluster, end to end (needs Docker, Go and `make images`)
 
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -29,7 +30,7 @@ BUILD_IMAGE ?= $(BASE_IMAGE)
 DEBIAN_IMAGE ?= debian:bookworm-slim
 
 .PHONY: help setup run test lint typecheck unit integration fmt bench images base-images chart-tools \
-	kind-node-image kind-up kind-down clean
+	kind-node-image kind-up kind-down e2e clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,7 +58,7 @@ typecheck: $(VENV)/.synced ## mypy, strict
 	$(BIN)/mypy
 
 unit: $(VENV)/.synced ## unit tests (Flask test client, in-process fakes)
-	$(BIN)/pytest -m "not integration" --cov --cov-report=term:skip-covered
+	$(BIN)/pytest -m "not integration and not e2e" --cov --cov-report=term:skip-covered
 
 integration: $(VENV)/.synced ## integration tests (redis-server, moto server, gunicorn; the images)
 	$(BIN)/pytest -m integration
@@ -91,6 +92,9 @@ kind-up: ## a kind cluster "emporium", the store's images loaded (context kind-e
 
 kind-down: ## delete the kind cluster "emporium"
 	tests/kind/cluster down
+
+e2e: $(VENV)/.synced ## the store on a new kind cluster: helm install, the journey, faults; then deleted
+	$(BIN)/pytest -m e2e tests/e2e
 
 clean: ## remove the virtual environments and caches
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage
