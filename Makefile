@@ -72,10 +72,11 @@ bench: $(VENV)/.synced ## the figures: catalog read vs bare Flask, checkout to S
 	$(BIN)/python tests/bench/checkout_to_shipped.py
 	$(BIN)/python tests/bench/fulfillment_throughput.py
 
-chart-tools: ## helm 3 and 4 built through the Go module proxy, and Kubernetes' OpenAPI documents (cached)
+chart-tools: ## helm 3 and 4 built through the Go module proxy, Kubernetes' OpenAPI documents, checkov (cached)
 	charts/build-helm >/dev/null
 	HELM_VERSION=$(HELM4_VERSION) charts/build-helm >/dev/null
 	charts/fetch-kubernetes-openapi >/dev/null
+	charts/install-checkov >/dev/null
 
 images: ## build every image, tagged emporium/<name>:<git sha> and :dev, and print sizes
 	BASE_IMAGE=$(BASE_IMAGE) BUILD_IMAGE=$(BUILD_IMAGE) DEBIAN_IMAGE=$(DEBIAN_IMAGE) \

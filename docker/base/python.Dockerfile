@@ -6,6 +6,7 @@
 #           build stages reaches the package index through the site's TLS proxy
 # The project's Dockerfiles build on `build` and run on `python`, so no image that runs carries
 # the site's CA or PIP_CERT/SSL_CERT_FILE. Production builds use python:3.12-slim for both.
+# checkov:skip=CKV_DOCKER_3:a base image, as python:3.12-slim is: each image built on it adds its own user
 ARG DEBIAN_IMAGE=emporium/debian:bookworm
 FROM ${DEBIAN_IMAGE} AS python
 

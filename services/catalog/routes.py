@@ -42,6 +42,7 @@ api = Api(
     title="Emporium catalog",
     version="1.0.0",
     description="Products and categories of the Emporium store. Writes need the admin token.",
+    errors=(503,),  # DynamoDB or Redis out of reach
 )
 internal = Api(
     "catalog_internal",
@@ -52,6 +53,7 @@ internal = Api(
         "Consistent product reads for the other services, never from the cache; not routed by"
         " the edge. No token: the data is public, and only in-cluster callers reach it."
     ),
+    errors=(503,),  # DynamoDB out of reach
 )
 
 _ID = re.compile(PRODUCT_ID)
@@ -231,7 +233,7 @@ def _product_response(product: Product, status: int = 200) -> Response:
     response=Product,
     status=201,
     secured=True,
-    errors=(503,),
+    errors=(409,),  # an id drawn twice (64 random bits: not expected, but answered)
 )
 def create_product(body: ProductWrite) -> Response:
     catalog = _catalog()
@@ -251,7 +253,7 @@ def create_product(body: ProductWrite) -> Response:
     response=Product,
     secured=True,
     path={"product_id": PRODUCT_ID},
-    errors=(412, 428, 503),
+    errors=(412, 428),
     headers=_IF_MATCH,
 )
 def replace_product(product_id: str, body: ProductWrite) -> Response:
@@ -271,7 +273,7 @@ def replace_product(product_id: str, body: ProductWrite) -> Response:
     status=204,
     secured=True,
     path={"product_id": PRODUCT_ID},
-    errors=(412, 428, 503),
+    errors=(412, 428),
     headers=_IF_MATCH,
 )
 def delete_product(product_id: str) -> Response:

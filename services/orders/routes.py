@@ -39,6 +39,7 @@ api = Api(
         " orders needs their OpenID Connect ID token (Authorization: Bearer <token>); an order"
         " is readable by its id alone."
     ),
+    errors=(503,),  # DynamoDB, Redis or the issuer's keys out of reach
 )
 internal = Api(
     "orders_internal",
@@ -47,6 +48,7 @@ internal = Api(
     version="1.0.0",
     description="Status changes, for the fulfillment worker only; not routed by the edge.",
     bearer_from="INTERNAL_TOKEN",
+    errors=(503,),  # DynamoDB out of reach
 )
 
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY)
@@ -85,7 +87,7 @@ def _idempotency_key() -> str:
     status=201,
     # 409: cart-checked-out, total-changed (with `total`), checkout-in-progress; 502: cart or
     # catalog answered what they never should; 503: a dependency out of reach, nothing written.
-    errors=(400, 409, 428, 502, 503),
+    errors=(400, 409, 428, 502),
     headers={
         "Idempotency-Key": Header(
             "A fresh UUID per checkout; resend it on retries", pattern=IDEMPOTENCY_KEY
@@ -104,7 +106,6 @@ def place_order(body: Checkout) -> Response:
     summary="Get an order: its id is the buyer's link to it, no sign-in needed",
     response=Order,
     path={"order_id": ORDER_ID},
-    errors=(503,),
 )
 def get_order(order_id: str) -> Response:
     order = _orders().store.get_order(order_id)
@@ -118,7 +119,7 @@ def get_order(order_id: str) -> Response:
     summary="The signed-in customer's orders, newest first (Authorization: Bearer <ID token>)",
     query=ListOrdersQuery,
     response=OrderPage,
-    errors=(400, 401, 503),
+    errors=(400, 401),
 )
 def list_orders(query: ListOrdersQuery) -> Response:
     email = _customer_email()
@@ -136,7 +137,7 @@ def list_orders(query: ListOrdersQuery) -> Response:
     response=Order,
     path={"order_id": ORDER_ID},
     secured=True,
-    errors=(409, 503),
+    errors=(409,),
 )
 def change_status(order_id: str, body: StatusUpdate) -> Response:
     try:

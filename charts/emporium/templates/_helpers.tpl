@@ -179,6 +179,30 @@ edge:
 {{- printf "http://%s:8080" (include "emporium.componentName" .) }}
 {{- end }}
 
+{{/* Sign-in, as orders and the UI see it: orders.oidc.* and ui.oidc.*, where empty the
+development issuer's (local.oidcIssuer) when it runs. The browser reaches that issuer at its
+publicUrl; orders fetches its keys by the Service's name inside the cluster. */}}
+{{- define "emporium.oidc" -}}
+{{- $o := .Values.orders.oidc }}
+{{- $u := .Values.ui.oidc }}
+{{- $dev := .Values.local.oidcIssuer }}
+{{- if $dev.enabled }}
+issuer: {{ $o.issuer | default $dev.publicUrl | quote }}
+audience: {{ $o.audience | default $dev.clientId | quote }}
+jwksUrl: {{ $o.jwksUrl | default (ternary (printf "http://%s:8086/jwks.json" (include "emporium.componentName" (dict "ctx" . "component" "oidc-issuer"))) "" (empty $o.issuer)) | quote }}
+authorizeUrl: {{ $u.authorizeUrl | default (printf "%s/authorize" $dev.publicUrl) | quote }}
+tokenUrl: {{ $u.tokenUrl | default (printf "%s/token" $dev.publicUrl) | quote }}
+clientId: {{ $u.clientId | default $dev.clientId | quote }}
+{{- else }}
+issuer: {{ $o.issuer | quote }}
+audience: {{ $o.audience | quote }}
+jwksUrl: {{ $o.jwksUrl | quote }}
+authorizeUrl: {{ $u.authorizeUrl | quote }}
+tokenUrl: {{ $u.tokenUrl | quote }}
+clientId: {{ $u.clientId | quote }}
+{{- end }}
+{{- end }}
+
 {{/*
 A component's settings, the data of its ConfigMap, as YAML. Add a variable here and it reaches
 the pods (and rolls them, through the checksum).
@@ -225,22 +249,24 @@ CART_CATALOG_URL: {{ include "emporium.serviceUrl" (dict "ctx" $ "component" "ca
 ORDERS_TABLE: {{ $v.table | quote }}
 ORDERS_CART_URL: {{ include "emporium.serviceUrl" (dict "ctx" $ "component" "cart") | quote }}
 ORDERS_CATALOG_URL: {{ include "emporium.serviceUrl" (dict "ctx" $ "component" "catalog") | quote }}
-ORDERS_OIDC_ISSUER: {{ required "orders.oidc.issuer is required: the OpenID issuer of customers' sign-in (on EKS, the Cognito user pool's issuer that make identity prints)" $v.oidc.issuer | quote }}
-ORDERS_OIDC_AUDIENCE: {{ required "orders.oidc.audience is required: the audience of the customers' ID tokens (on EKS, the Cognito app client id)" $v.oidc.audience | quote }}
-{{- with $v.oidc.jwksUrl }}
+{{- $oidc := include "emporium.oidc" $ | fromYaml }}
+ORDERS_OIDC_ISSUER: {{ required "orders.oidc.issuer is required: the OpenID issuer of customers' sign-in (on EKS, the Cognito user pool's issuer that make identity prints; on kind, local.oidcIssuer.enabled=true)" $oidc.issuer | quote }}
+ORDERS_OIDC_AUDIENCE: {{ required "orders.oidc.audience is required: the audience of the customers' ID tokens (on EKS, the Cognito app client id)" $oidc.audience | quote }}
+{{- with $oidc.jwksUrl }}
 ORDERS_OIDC_JWKS_URL: {{ . | quote }}
 {{- end }}
 {{- else if eq $c "fulfillment" }}
 FULFILLMENT_TABLE: {{ $v.table | quote }}
 FULFILLMENT_ORDERS_URL: {{ include "emporium.serviceUrl" (dict "ctx" $ "component" "orders") | quote }}
 {{- else if eq $c "ui" }}
-{{- with $v.oidc.authorizeUrl }}
+{{- $oidc := include "emporium.oidc" $ | fromYaml }}
+{{- with $oidc.authorizeUrl }}
 UI_OIDC_AUTHORIZE_URL: {{ . | quote }}
 {{- end }}
-{{- with $v.oidc.tokenUrl }}
+{{- with $oidc.tokenUrl }}
 UI_OIDC_TOKEN_URL: {{ . | quote }}
 {{- end }}
-{{- with $v.oidc.clientId }}
+{{- with $oidc.clientId }}
 UI_OIDC_CLIENT_ID: {{ . | quote }}
 {{- end }}
 {{- else if eq $c "edge" }}

@@ -115,6 +115,14 @@ def test_the_stand_ins_are_reached_by_their_users_only(release: Release) -> None
     assert allowed(release, "dynamodb", "http", pod=seed)
 
 
+def test_only_orders_fetches_the_development_issuers_keys(release: Release) -> None:
+    callers = {
+        s for s in SERVICES if allowed(release, "oidc-issuer", "http", pod=labels(release, s))
+    }
+    assert callers == {"orders"}
+    assert not allowed(release, "oidc-issuer", "http", namespace="ingress-nginx")
+
+
 def test_the_helm_test_pods_reach_every_service(release: Release) -> None:
     test_pod = labels(release, "test")
     for service in SERVICES:
@@ -123,7 +131,101 @@ def test_the_helm_test_pods_reach_every_service(release: Release) -> None:
 
 def test_everything_of_the_release_is_denied_by_default(release: Release) -> None:
     deny = release.get("NetworkPolicy", name("default-deny"))
-    assert deny["spec"]["policyTypes"] == ["Ingress"]
+    assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert "ingress" not in deny["spec"]
+    assert "egress" not in deny["spec"]
     for workload, pod in release.workloads():
         assert matches(deny["spec"]["podSelector"], pod["metadata"]["labels"]), workload
+
+
+# Egress: a connection needs the caller's egress and the callee's ingress to allow it.
+
+DNS = {"k8s-app": "kube-dns"}
+
+
+def sends(release: Release, source: str, port: str | int, *, to: dict[str, str]) -> list[Any]:
+    """The peers of `source`'s egress rules that let it open `port` of a pod labelled `to` in
+    its own namespace (or of kube-system's DNS); [] when none does."""
+    source_labels = labels(release, source)
+    policies = [
+        p
+        for p in release.of_kind("NetworkPolicy")
+        if matches(p["spec"]["podSelector"], source_labels) and "Egress" in p["spec"]["policyTypes"]
+    ]
+    assert policies, f"no egress policy selects {source}: everything would be allowed"
+    found = []
+    for policy in policies:
+        for rule in policy["spec"].get("egress", []):
+            if port not in {p["port"] for p in rule.get("ports", [])}:
+                continue
+            for peer in rule.get("to", []):
+                if "podSelector" in peer and matches(peer["podSelector"], to):
+                    found.append(peer)
+    return found
+
+
+def connects(release: Release, source: str, target: str, port: str) -> bool:
+    return bool(sends(release, source, port, to=labels(release, target))) and allowed(
+        release, target, port, pod=labels(release, source)
+    )
+
+
+@pytest.mark.parametrize("caller", SERVICES)
+def test_each_service_connects_only_to_what_it_calls(release: Release, caller: str) -> None:
+    reached = {(caller, s) for s in SERVICES if connects(release, caller, s, "http")}
+    assert reached == {(a, b) for a, b in ALLOWED if a == caller}
+    stores = {
+        store
+        for store, port in (("redis", "redis"), ("dynamodb", "http"), ("oidc-issuer", "http"))
+        if connects(release, caller, store, port)
+    }
+    uses = {
+        "catalog": {"redis", "dynamodb"},
+        "cart": {"dynamodb"},
+        "orders": {"redis", "dynamodb", "oidc-issuer"},
+        "fulfillment": {"redis", "dynamodb"},
+    }
+    assert stores == uses.get(caller, set())
+
+
+def test_every_pod_resolves_names_and_nothing_else_leaves_the_release_on_kind(
+    release: Release,
+) -> None:
+    for _, pod in release.workloads():
+        component = pod["metadata"]["labels"]["app.kubernetes.io/component"]
+        peers = sends(release, component, 53, to=DNS)
+        assert peers, component
+        assert all(
+            p["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kube-system"}
+            for p in peers
+        )
+        for policy in release.of_kind("NetworkPolicy"):
+            for rule in policy["spec"].get("egress", []):
+                assert all("ipBlock" not in peer for peer in rule["to"]), policy["metadata"]["name"]
+
+
+def test_on_eks_the_stores_are_reached_beyond_the_release(helm: Path) -> None:
+    eks = template(helm, *SETUPS["eks"], "--set=redis.url=rediss://primary.example.com:6380/0")
+    https = {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}}
+
+    def beyond(component: str, port: int) -> list[Any]:
+        policy = eks.get("NetworkPolicy", name(f"{component}-egress"))
+        return [
+            peer
+            for rule in policy["spec"]["egress"]
+            if port in {p["port"] for p in rule["ports"]}
+            for peer in rule["to"]
+            if "ipBlock" in peer
+        ]
+
+    for component in ("catalog", "cart", "orders", "fulfillment", "seed"):
+        assert beyond(component, 443) == [https], component  # DynamoDB, STS (IRSA)
+    for component in ("catalog", "orders", "fulfillment", "seed"):
+        assert [p["ipBlock"]["cidr"] for p in beyond(component, 6380)] == [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+        ], component
+    for component in ("ui", "test"):
+        assert beyond(component, 443) == [], component
+        assert beyond(component, 6380) == [], component

@@ -92,9 +92,13 @@ def test_a_shutdown_delay_past_the_graceful_timeout_fails(helm: Path) -> None:
     assert "settings.shutdownDelaySeconds (20) must be below" in message
 
 
-def test_the_development_issuer_is_not_offered(helm: Path) -> None:
-    message = template_error(helm, *SETUPS["kind"], "--set=local.oidcIssuer.enabled=true")
-    assert "local/oidcIssuer/enabled" in message
+def test_sign_in_is_required_where_no_development_issuer_runs(helm: Path) -> None:
+    message = template_error(helm, *SETUPS["kind"], "--set=local.oidcIssuer.enabled=false")
+    assert "orders.oidc.issuer is required" in message
+    message = template_error(
+        helm, *SETUPS["kind"], "--set=local.oidcIssuer.publicUrl=http://localhost:8086/"
+    )
+    assert "local.oidcIssuer.publicUrl" in message.replace("/", ".")
 
 
 # The schema against values.yaml.

@@ -187,7 +187,7 @@ def test_the_elements_browser_tests_use_are_there() -> None:
     assert '"data-testid": `${spec.id}-error`' in checkout  # card-error, email-error, ...
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: apt-get install nodejs (or brew install node)")
 @pytest.mark.parametrize("path", JS_FILES, ids=relative)
 def test_modules_parse(path: Path, tmp_path: Path) -> None:
     # .mjs: node parses the copy as an ES module, whatever its version's defaults.
