@@ -112,6 +112,11 @@ class Cluster:
     def kubectl(self, *args: str, timeout: float = 120) -> str:
         return run(tool("kubectl"), "--kubeconfig", self.kubeconfig, *args, timeout=timeout)
 
+    def kubectl_with_input(self, stdin: str, *args: str, timeout: float = 120) -> str:
+        return run(
+            tool("kubectl"), "--kubeconfig", self.kubeconfig, *args, timeout=timeout, input=stdin
+        )
+
     def helm(self, *args: str, timeout: float = 600) -> str:
         return run(tool("helm"), "--kubeconfig", self.kubeconfig, *args, timeout=timeout)
 
@@ -152,7 +157,7 @@ class Cluster:
                             namespace,
                             container=container,
                             previous=previous,
-                            tail_lines=200,
+                            tail_lines=60,
                         )
                     except ApiException:
                         continue  # no previous run, or not started
@@ -191,7 +196,8 @@ def random_secret() -> str:
 
 @pytest.fixture(scope="session")
 def release(cluster: Cluster) -> str:
-    """The chart installed with values-kind.yaml (helm install --wait), then `helm test`."""
+    """The chart installed with values-kind.yaml (helm install --wait): Redis, the DynamoDB
+    emulator and the development OpenID issuer from the release, secrets made up here."""
     started = time.monotonic()
     cluster.helm(
         "install",
@@ -210,10 +216,6 @@ def release(cluster: Cluster) -> str:
         f"secrets.ordersInternalToken.value={random_secret()}",
         "--set-string",
         f"secrets.ordersHmacKey.value={random_secret()}",
-        "--set",
-        "orders.oidc.issuer=https://issuer.invalid",
-        "--set",
-        "orders.oidc.audience=emporium-ui",
         "--wait",
         "--timeout",
         "10m",
@@ -265,15 +267,28 @@ def port_forward(cluster: Cluster, target: str, remote: int) -> Iterator[str]:
             forward.wait(10)
 
 
+@dataclass
+class KindStore(StoreClient):
+    """The shopper's client, through a port-forward to the edge; sign-in through another to
+    the development OpenID issuer (as the chart's NOTES say)."""
+
+    issuer_url: str = ""
+
+    def id_token(self, email: str) -> str:
+        answer = self.http.post(f"{self.issuer_url}/dev/token", json={"email": email}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["id_token"])
+
+
 @pytest.fixture(scope="session")
-def store(cluster: Cluster, release: str) -> Iterator[StoreClient]:
-    """The shopper's client, through a port-forward to the edge (the store's entry point)."""
+def store(cluster: Cluster, release: str) -> Iterator[KindStore]:
     cluster.wait_deployments(NAMESPACE)
     with (
         port_forward(cluster, f"service/{release}-edge", 8080) as url,
+        port_forward(cluster, f"service/{release}-oidc-issuer", 8086) as issuer_url,
         requests.Session() as http,
     ):
-        yield StoreClient(url, http)
+        yield KindStore(url, http, issuer_url)
 
 
 @pytest.hookimpl(wrapper=True)
