@@ -1,5 +1,6 @@
 """A tiny OpenID Connect issuer for the tests: an RSA key made here, its discovery document and
-JWKS served on loopback by werkzeug in a thread, and ID tokens signed with that key.
+JWKS served on loopback (a `tests.neighbours` fake: the verifier under test dials its URL), and
+ID tokens signed with that key.
 
     with LocalIssuer() as issuer:
         token = issuer.token("ada@example.com")         # valid for `issuer.audience`
@@ -12,22 +13,16 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
-from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
-from werkzeug.serving import WSGIRequestHandler, make_server
+from tests.neighbours import Neighbour, serve
 from werkzeug.wrappers import Request, Response
 
 AUDIENCE = "emporium-ui"
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass  # tests read `paths`
 
 
 def new_key() -> rsa.RSAPrivateKey:
@@ -38,33 +33,28 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-class LocalIssuer:
-    """The issuer at `url`: `/.well-known/openid-configuration` and `/jwks`."""
+class LocalIssuer(Neighbour):
+    """The issuer at `url` while it is entered: `/.well-known/openid-configuration` and `/jwks`."""
 
     def __init__(self, audience: str = AUDIENCE, kid: str = "test-key-1") -> None:
+        super().__init__()
         self.audience = audience
         self.kid = kid
         self.key = new_key()
         self.paths: list[str] = []
         self.jwks_status = 200  # set to 500 to play an issuer whose key endpoint fails
-        self._lock = threading.Lock()
-        self.server = make_server(
-            "127.0.0.1", 0, self._app, threaded=True, request_handler=_QuietHandler
-        )
-        self.url = f"http://127.0.0.1:{self.server.port}"
-        self.jwks_url = f"{self.url}/jwks"
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, args=(0.01,), name="test-issuer"
-        )
+        self._serving = ExitStack()
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.url}/jwks"
 
     def __enter__(self) -> LocalIssuer:
-        self._thread.start()
+        self._serving.enter_context(serve(self))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join()
+        self._serving.close()
 
     def jwks(self) -> dict[str, Any]:
         public = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
@@ -103,8 +93,7 @@ class LocalIssuer:
             headers={"kid": kid or self.kid},
         )
 
-    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = Request(environ)
+    def answer(self, request: Request) -> Response:
         with self._lock:
             self.paths.append(request.path)
         status, body = 404, {}
@@ -112,5 +101,4 @@ class LocalIssuer:
             status, body = 200, {"issuer": self.url, "jwks_uri": self.jwks_url}
         elif request.path == "/jwks":
             status, body = self.jwks_status, self.jwks()
-        response = Response(json.dumps(body), status=status, mimetype="application/json")
-        return response(environ, start_response)
+        return Response(json.dumps(body), status=status, mimetype="application/json")

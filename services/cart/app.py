@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from cart.routes import Carts, api
+from cart.routes import CartDependencies, api
 from cart.store import CartStore
 from emporium import dynamodb
 from emporium.app import create_service_app, health
@@ -63,7 +63,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     store = create_store(settings)
     if settings.service.dynamodb_create_tables:
         store.create_table()
-    app.extensions["cart"] = Carts(
+    app.extensions["cart"] = CartDependencies(
         store=store, catalog=ServiceClient("catalog", settings.catalog_url, settings.outbound)
     )
 

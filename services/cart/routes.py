@@ -32,15 +32,15 @@ _CART_ITEM = {"cart_id": CART_ID, "product_id": PRODUCT_ID}
 
 
 @dataclass(frozen=True)
-class Carts:
+class CartDependencies:
     """What the routes work with; made by `create_app`."""
 
     store: CartStore
     catalog: ServiceClient
 
 
-def _carts() -> Carts:
-    carts: Carts = current_app.extensions["cart"]
+def _carts() -> CartDependencies:
+    carts: CartDependencies = current_app.extensions["cart"]
     return carts
 
 

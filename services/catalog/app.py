@@ -12,7 +12,7 @@ from flask import Flask
 from redis import Redis
 
 from catalog.cache import ReadThroughCache
-from catalog.routes import Catalog, blueprints
+from catalog.routes import CatalogDependencies, blueprints
 from catalog.store import CatalogStore, longest_write_seconds
 from emporium import dynamodb
 from emporium.app import create_service_app, health
@@ -69,7 +69,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     if settings.service.dynamodb_create_tables:
         store.create_table()
     redis = redis_client(settings.redis, client_name="catalog")
-    app.extensions["catalog"] = Catalog(
+    app.extensions["catalog"] = CatalogDependencies(
         store=store,
         cache=create_cache(redis, settings.dynamodb),
         cursors=Cursors(settings.hmac_key, "products"),

@@ -43,10 +43,27 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
 import redis
-
-from emporium.metrics import cache_lookup
+from prometheus_client import Counter
 
 log = logging.getLogger(__name__)
+
+CACHE_LOOKUPS = Counter(
+    "cache_lookups_total",
+    "Read-through cache lookups by result (hit, miss, error)",
+    ["cache", "result"],
+)
+# The labelled series, looked up once each: labels() costs more than the increment, and this
+# runs on every cached read.
+_lookup_series: dict[tuple[str, str], Any] = {}
+
+
+def cache_lookup(cache: str, result: str) -> None:
+    """Count one read-through cache lookup: `result` is hit, miss or error."""
+    counter = _lookup_series.get((cache, result))
+    if counter is None:
+        counter = _lookup_series[(cache, result)] = CACHE_LOOKUPS.labels(cache, result)
+    counter.inc()
+
 
 # Take the fill lock unless the entry is being written: 1 = ours, 0 = being written, 2 = taken.
 _CLAIM = """

@@ -62,7 +62,7 @@ _MISSING = b""  # the cached answer for a product that does not exist
 
 
 @dataclass(frozen=True)
-class Catalog:
+class CatalogDependencies:
     """What the routes work with; made by `create_app`."""
 
     store: CatalogStore
@@ -72,8 +72,8 @@ class Catalog:
     list_ttl: float
 
 
-def _catalog() -> Catalog:
-    catalog: Catalog = current_app.extensions["catalog"]
+def _catalog() -> CatalogDependencies:
+    catalog: CatalogDependencies = current_app.extensions["catalog"]
     return catalog
 
 

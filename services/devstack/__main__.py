@@ -53,7 +53,7 @@ def run() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    env = service_env(ports, environ)
+    env = service_env(ports.addresses(), environ)
     total = 3 + len(SERVICES)  # DynamoDB, Redis, the seeding, then each service
     steps = iter(range(1, total + 1))
     group = Group(echo=False)

@@ -116,6 +116,16 @@ class Ports:
     def metrics_url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.metrics[service]}/metrics"
 
+    def addresses(self) -> Addresses:
+        """Every store and service of the stack, on this host."""
+        return Addresses(
+            dynamodb=f"http://127.0.0.1:{self.dynamodb}",
+            redis=f"redis://127.0.0.1:{self.redis}/0",
+            services={s.name: self.url(s.name) for s in SERVICES if s.name != ISSUER},
+            issuer=self.issuer_url,
+            store_origins=(f"http://localhost:{self.edge}", f"http://127.0.0.1:{self.edge}"),
+        )
+
     @property
     def issuer_url(self) -> str:
         """The development issuer, as the browser and orders both name it: a token's `iss`
@@ -123,44 +133,71 @@ class Ports:
         return self.url(ISSUER)
 
 
-def service_env(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
-    """The environment of every service process: the chart's variables, pointed at this host."""
-    issuer = ports.issuer_url
-    return {
+@dataclass(frozen=True)
+class Addresses:
+    """Where the services find their stores and each other: all that differs between this
+    machine (`Ports.addresses`), a Docker network and a cluster."""
+
+    dynamodb: str  # the DynamoDB endpoint's URL
+    redis: str  # a redis:// URL
+    services: Mapping[str, str] = field(default_factory=dict)  # base URL by name, of those running
+    issuer: str | None = None  # the OpenID issuer, spelt as its tokens name it
+    store_origins: tuple[str, ...] = ()  # where shoppers open the store: the issuer sends them back
+
+
+# Which variable of which service names which other service: who calls whom.
+SERVICE_URLS = {
+    "CART_CATALOG_URL": "catalog",
+    "ORDERS_CART_URL": "cart",
+    "ORDERS_CATALOG_URL": "catalog",
+    "FULFILLMENT_ORDERS_URL": "orders",
+    **{f"EDGE_UPSTREAM_{name.upper()}": name for name in ("catalog", "cart", "orders", "ui")},
+}
+
+
+def service_env(where: Addresses, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a service process, whichever it is (each reads its own variables):
+    the chart's variables, pointed at `where`. Used by `make run`, the integration tests and the
+    container tests. `base` comes first; the tokens and keys it sets are kept, the others made."""
+    internal_token = base.get("ORDERS_INTERNAL_TOKEN") or LOCAL_INTERNAL_TOKEN
+    env = {
         **base,
         "AWS_REGION": "us-east-1",
         # moto accepts any credentials; never hand the developer's real ones to the emulator.
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_SESSION_TOKEN": "",
-        "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{ports.dynamodb}",
-        "REDIS_URL": f"redis://127.0.0.1:{ports.redis}/0",
+        "AWS_ENDPOINT_URL_DYNAMODB": where.dynamodb,
+        "REDIS_URL": where.redis,
         "DYNAMODB_CREATE_TABLES": "true",
         "WEB_CONCURRENCY": base.get("WEB_CONCURRENCY") or "2",
         "CATALOG_ADMIN_TOKEN": base.get("CATALOG_ADMIN_TOKEN") or LOCAL_ADMIN_TOKEN,
         # A key of this run's own: cursors of an earlier run stop verifying, as after a rotation.
         "CATALOG_HMAC_KEY": base.get("CATALOG_HMAC_KEY") or secrets.token_urlsafe(32),
-        "CART_CATALOG_URL": ports.url("catalog"),
-        "ORDERS_CART_URL": ports.url("cart"),
-        "ORDERS_CATALOG_URL": ports.url("catalog"),
-        "ORDERS_INTERNAL_TOKEN": LOCAL_INTERNAL_TOKEN,
+        "ORDERS_INTERNAL_TOKEN": internal_token,
         "ORDERS_HMAC_KEY": base.get("ORDERS_HMAC_KEY") or secrets.token_urlsafe(32),  # per run
-        "FULFILLMENT_ORDERS_URL": ports.url("orders"),
-        "FULFILLMENT_ORDERS_TOKEN": LOCAL_INTERNAL_TOKEN,
-        # Sign-in: the issuer signs for the store's page, which may be opened by either name.
-        "OIDC_ISSUER_URL": issuer,
-        "OIDC_CLIENT_ID": OIDC_CLIENT_ID,
-        "OIDC_REDIRECT_ORIGINS": f"http://localhost:{ports.edge},http://127.0.0.1:{ports.edge}",
-        "ORDERS_OIDC_ISSUER": issuer,
-        "ORDERS_OIDC_AUDIENCE": OIDC_CLIENT_ID,
-        "UI_OIDC_AUTHORIZE_URL": f"{issuer}/authorize",
-        "UI_OIDC_TOKEN_URL": f"{issuer}/token",
-        "UI_OIDC_CLIENT_ID": OIDC_CLIENT_ID,
-        **{
-            f"EDGE_UPSTREAM_{name.upper()}": ports.url(name)
-            for name in ("catalog", "cart", "orders", "ui")
-        },
+        "FULFILLMENT_ORDERS_TOKEN": internal_token,
     }
+    env.update(
+        (variable, where.services[name])
+        for variable, name in SERVICE_URLS.items()
+        if name in where.services
+    )
+    if where.issuer is not None:
+        # Sign-in: the issuer signs for the store's page, which may be opened by several names.
+        env.update(
+            {
+                "OIDC_ISSUER_URL": where.issuer,
+                "OIDC_CLIENT_ID": OIDC_CLIENT_ID,
+                "OIDC_REDIRECT_ORIGINS": ",".join(where.store_origins),
+                "ORDERS_OIDC_ISSUER": where.issuer,
+                "ORDERS_OIDC_AUDIENCE": OIDC_CLIENT_ID,
+                "UI_OIDC_AUTHORIZE_URL": f"{where.issuer}/authorize",
+                "UI_OIDC_TOKEN_URL": f"{where.issuer}/token",
+                "UI_OIDC_CLIENT_ID": OIDC_CLIENT_ID,
+            }
+        )
+    return env
 
 
 def start_dynamodb(

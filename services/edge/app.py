@@ -19,7 +19,7 @@ from flask import Flask
 from urllib3.util import Timeout
 
 from edge.proxy import METHODS, Proxy
-from edge.routes import Route, load_routes
+from edge.route_table import Route, load_routes
 from emporium.app import create_service_app
 from emporium.config import ConfigError, Env, ServiceSettings
 

@@ -29,7 +29,7 @@ from urllib3.util import SKIP_HEADER, Timeout
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from edge.routes import Route, route_for
+from edge.route_table import Route, route_for
 from emporium.background import PerProcess
 from emporium.logs import request_id_var
 from emporium.problems import problem_response

@@ -1,4 +1,6 @@
-"""The DynamoDB client, configured the way every service needs it.
+"""DynamoDB as every service uses it, in the shape of a Flask extension (like flaskr's db.py):
+the client and its settings, `init_app` (DynamoDB out of reach becomes a 503 problem), items
+to and from plain values, and the tables' readiness probe and creation.
 
 Region, endpoint and credentials come from the standard AWS variables, so boto3 finds IRSA
 credentials on EKS and `AWS_ENDPOINT_URL_DYNAMODB` points it at an emulator. Timeouts are

@@ -1,4 +1,7 @@
-"""Prometheus metrics: requests by route, method and status, latency, cache and event counters.
+"""Prometheus metrics: every service's requests by route, method and status, and their latency.
+
+A counter that one service alone keeps lives in that service (catalog's cache lookups in
+`catalog.cache`, fulfillment's events in `fulfillment.worker`).
 
 `/metrics` is served on a port of its own (`METRICS_PORT`, 9090), never on the service's port:
 the public entry points (the edge, the ALB, API Gateway) reach only the service port, and the
@@ -41,15 +44,6 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
-CACHE_LOOKUPS = Counter(
-    "cache_lookups_total",
-    "Read-through cache lookups by result (hit, miss, error)",
-    ["cache", "result"],
-)
-EVENTS_PROCESSED = Counter(
-    "events_processed_total", "Events handled by a consumer", ["stream", "type", "outcome"]
-)
-DEAD_LETTERS = Counter("dead_letters_total", "Messages moved to a dead-letter stream", ["stream"])
 
 _UNMATCHED = "<unmatched>"  # 404s are one series, not one per path tried
 
@@ -70,17 +64,6 @@ def observe_request(method: str, route: str | None, status: str, seconds: float)
         )
     series[0].observe(seconds)
     series[1].inc()
-
-
-def cache_lookup(cache: str, result: str) -> None:
-    """Count one read-through cache lookup: `result` is hit, miss or error."""
-    counter = _cache_series.get((cache, result))
-    if counter is None:
-        counter = _cache_series[(cache, result)] = CACHE_LOOKUPS.labels(cache, result)
-    counter.inc()
-
-
-_cache_series: dict[tuple[str, str], Any] = {}
 
 
 def exposition() -> bytes:

@@ -165,10 +165,10 @@ class ServiceClient:
         for attempt in range(attempts):
             if not self.breaker.allow():
                 raise DependencyUnavailableError(self.service, self.breaker.retry_after())
-            failure = self._attempt(method, url, payload, sent_headers)
-            if isinstance(failure, Reply):
+            outcome = self._attempt(method, url, payload, sent_headers)
+            if isinstance(outcome, Reply):
                 self.breaker.succeeded()
-                return failure
+                return outcome
             self.breaker.failed()
             log.warning(
                 "call failed",
@@ -177,7 +177,7 @@ class ServiceClient:
                     "method": method,
                     "path": path,
                     "attempt": attempt + 1,
-                    "error": failure,
+                    "error": outcome,
                 },
             )
             if attempt + 1 < attempts:

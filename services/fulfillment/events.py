@@ -1,31 +1,14 @@
-"""The events fulfillment consumes: their schema, and how a stream message becomes one.
+"""The events fulfillment consumes, and how a stream message becomes one.
 
-Orders publishes on the Redis stream `ORDERS_EVENTS_STREAM` (default `emporium:orders:events`)
-with XADD. Each message has one field, `event`, whose value is a JSON document:
+Fulfillment depends on orders' OrderPlaced event, version 1: its stream, its schema and the
+rules both sides keep (at-least-once delivery, fields added only within a version) are
+described once, where orders defines them, in `orders.events`. The models below are this
+consumer's reading of that schema: strict types, unknown fields ignored.
 
-    {
-      "id": "ord-7f3a...:OrderPlaced",      unique per event (a republished event keeps it)
-      "type": "OrderPlaced",
-      "version": 1,
-      "time": "2025-06-01T12:00:00Z",       ISO 8601, with a UTC offset
-      "orderId": "ord-7f3a...",             opaque
-      "payload": {
-        "total": {"amount": 4299, "currency": "USD"},       integer minor units, ISO 4217
-        "items": [{"productId": "cast-iron-skillet", "quantity": 1}],
-        "customerEmail": "ada@example.com",
-        "paymentLast4": "4242"              the last 4 digits of the card
-      }
-    }
-
-Rules both sides keep:
-- Delivery is at least once: the same event can arrive more than once (a retried checkout,
-  orders' outbox relay, a redelivery after a crash). Every effect of fulfillment is keyed by
-  `orderId`, so it does not matter which copy, or how many, arrive.
-- Within a version, fields may be added (this consumer ignores fields it does not know); a
-  change that removes a field or changes its meaning is a new `version`.
-- A message that does not parse here (not JSON, an unknown `type` or `version`, a field
-  missing or of the wrong type) is malformed. No retry can fix it, so the worker moves it to
-  the dead-letter stream at once (see `fulfillment.worker`).
+A message that does not parse here (not JSON, an unknown `type` or `version`, a field missing
+or of the wrong type) is malformed. No retry can fix it, so the worker moves it to the
+dead-letter stream at once (see `fulfillment.worker`). Every effect of fulfillment is keyed by
+`orderId`, so it does not matter which copy of an event, or how many, arrive.
 """
 
 from __future__ import annotations

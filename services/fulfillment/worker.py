@@ -45,15 +45,20 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
+from prometheus_client import Counter
 from redis.typing import EncodableT, FieldT
 
 from emporium.logs import request_id_var, trace_id_var
-from emporium.metrics import DEAD_LETTERS, EVENTS_PROCESSED
 from emporium.models import REQUEST_ID
 from fulfillment.events import MalformedEventError, OrderPlaced, parse_event
 from fulfillment.steps import RetryLaterError, StepRefusedError
 
 log = logging.getLogger(__name__)
+
+EVENTS_PROCESSED = Counter(
+    "events_processed_total", "Events handled by a consumer", ["stream", "type", "outcome"]
+)
+DEAD_LETTERS = Counter("dead_letters_total", "Messages moved to a dead-letter stream", ["stream"])
 
 Outcome = Literal["done", "failed", "deferred", "dead-lettered"]
 UNKNOWN_TYPE = "unknown"  # the `type` label of a malformed message: its own may be anything

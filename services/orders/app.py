@@ -20,7 +20,7 @@ from emporium.oidc import IdTokenVerifier, OidcSettings
 from emporium.outbound import OutboundSettings, ServiceClient
 from emporium.pagination import Cursors
 from emporium.redis import redis_client
-from orders.checkout import Orders, relay_unpublished
+from orders.checkout import OrdersDependencies, relay_unpublished
 from orders.events import EventPublisher
 from orders.routes import blueprints
 from orders.store import OrdersStore
@@ -71,7 +71,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     if settings.service.dynamodb_create_tables:
         store.create_table()
     redis = redis_client(settings.redis, client_name="orders")
-    orders = Orders(
+    orders = OrdersDependencies(
         store=store,
         cart=ServiceClient("cart", settings.cart_url, settings.outbound),
         catalog=ServiceClient("catalog", settings.catalog_url, settings.outbound),

@@ -55,7 +55,7 @@ _WRITE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
-class Orders:
+class OrdersDependencies:
     """What checkout works with; made by `create_app`."""
 
     store: OrdersStore
@@ -73,7 +73,7 @@ class Placed:
     replayed: bool
 
 
-def place_order(orders: Orders, key: str, body: Checkout) -> Placed:
+def place_order(orders: OrdersDependencies, key: str, body: Checkout) -> Placed:
     """Place the order of `body`'s cart, once per Idempotency-Key `key`."""
     key_id = _keyed(orders.secret, "idempotency-key", key)
     fingerprint = _keyed(orders.secret, "checkout-request", _canonical(body))
@@ -129,7 +129,7 @@ def place_order(orders: Orders, key: str, body: Checkout) -> Placed:
     return Placed(order, replayed=False)
 
 
-def _empty_cart(orders: Orders, cart_id: str, order_id: str) -> None:
+def _empty_cart(orders: OrdersDependencies, cart_id: str, order_id: str) -> None:
     """Delete the checked-out cart; a failure is logged and counted, never raised: the cart's
     claim keeps it from becoming a second order, and carts expire on their own."""
     try:
@@ -149,7 +149,9 @@ def _empty_cart(orders: Orders, cart_id: str, order_id: str) -> None:
     )
 
 
-def _write(orders: Orders, order: Order, order_cart: str, key_id: str, fingerprint: str) -> Written:
+def _write(
+    orders: OrdersDependencies, order: Order, order_cart: str, key_id: str, fingerprint: str
+) -> Written:
     """Write the order, trying again while another transaction holds one of its items."""
     for attempt in range(_WRITE_ATTEMPTS):
         written = orders.store.create_order(
@@ -166,7 +168,7 @@ def _write(orders: Orders, order: Order, order_cart: str, key_id: str, fingerpri
     )
 
 
-def publish(orders: Orders, order: Order) -> bool:
+def publish(orders: OrdersDependencies, order: Order) -> bool:
     """Publish OrderPlaced and take the order out of the outbox; the caller holds its lease.
     A failure leaves it there for the relay (`relay_unpublished`) once the lease ends, so the
     event is late, never lost. True when Redis took the event."""
@@ -189,7 +191,7 @@ def publish(orders: Orders, order: Order) -> bool:
     return True
 
 
-def relay_unpublished(orders: Orders, stop: Callable[[], bool] = lambda: False) -> int:
+def relay_unpublished(orders: OrdersDependencies, stop: Callable[[], bool] = lambda: False) -> int:
     """Publish what the outbox holds, every page of it, each order under a lease of its own:
     however many relays run, each event goes out once per attempt, and a backlog drains as fast
     as Redis takes it. Stops at the first event Redis refuses (the rest waits for the next run)
@@ -208,7 +210,7 @@ def relay_unpublished(orders: Orders, stop: Callable[[], bool] = lambda: False) 
     return count
 
 
-def _priced_items(orders: Orders, cart: dict[str, Any]) -> list[OrderItem]:
+def _priced_items(orders: OrdersDependencies, cart: dict[str, Any]) -> list[OrderItem]:
     """Every line of the cart at the catalog's current price (not the cart's)."""
     items = []
     for line in cart.get("items", []):
@@ -268,7 +270,7 @@ def _canonical(body: Checkout) -> str:
     return json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _replay(orders: Orders, key_id: str, fingerprint: str) -> Placed | None:
+def _replay(orders: OrdersDependencies, key_id: str, fingerprint: str) -> Placed | None:
     """The order an earlier checkout with this key made, or None if there was none."""
     earlier = orders.store.checkout_of(key_id)
     if earlier is None:

@@ -1,25 +1,32 @@
-"""The events orders publishes, and how.
+"""The events orders publishes, and how: the one description of their schema.
 
 Stream: `ORDERS_EVENTS_STREAM` (default `emporium:orders:events`), one Redis stream entry per
-event, with a single field `event` holding the JSON document. Schema, version 1:
+event (XADD), with a single field `event` holding the JSON document. Schema, version 1:
 
     {
       "id":      "<orderId>:OrderPlaced"   unique per event; a republished event keeps its id
       "type":    "OrderPlaced"
       "version": 1
       "time":    "2026-11-27T06:00:00.000Z"  when the order was placed (ISO 8601, UTC)
-      "orderId": "ord-..."
+      "orderId": "ord-..."                 opaque
       "payload": {
-        "total":         {"amount": 5497, "currency": "USD"},
+        "total":         {"amount": 5497, "currency": "USD"},   integer minor units, ISO 4217
         "items":         [{"productId": "cast-iron-skillet", "quantity": 1}],
         "customerEmail": "ada@example.com",
-        "paymentLast4":  "4242"
+        "paymentLast4":  "4242"            the last four digits of the card
       }
     }
 
-Delivery is at least once: an order's event can appear more than once (a retried checkout, the
-outbox relay after a failure), so consumers key their effects by `orderId`. The full card
-number is never in an event, nor stored: only its last four digits.
+Rules producer and consumers keep:
+- Delivery is at least once: an order's event can appear more than once (a retried checkout,
+  the outbox relay after a failure, a consumer's redelivery), so consumers key their effects
+  by `orderId`.
+- Within a version, fields may be added (consumers ignore fields they do not know); a change
+  that removes a field or changes its meaning is a new `version`.
+- The full card number is never in an event, nor stored: only its last four digits.
+
+Its consumer, fulfillment, reads it in `fulfillment.events`; the unit tests of fulfillment
+parse what `order_placed` here makes.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from emporium.oidc import IdTokenVerifier
 from emporium.pagination import Cursors
 from emporium.problems import Problem
 from orders import checkout
-from orders.checkout import Orders
+from orders.checkout import OrdersDependencies
 from orders.models import (
     IDEMPOTENCY_KEY,
     ORDER_ID,
@@ -55,8 +55,8 @@ _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY)
 _POSITION = re.compile(r"[0-9T:.Z-]{10,40}#" + ORDER_ID)  # createdAt#id, see store.orders_of
 
 
-def _orders() -> Orders:
-    orders: Orders = current_app.extensions["orders"]
+def _orders() -> OrdersDependencies:
+    orders: OrdersDependencies = current_app.extensions["orders"]
     return orders
 
 

@@ -26,7 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # for tests.bench.bare_app, when run as a script
 
 from devstack.processes import Group, free_port  # noqa: E402
-from devstack.stack import start_dynamodb, start_gunicorn, start_redis  # noqa: E402
+from devstack.stack import (  # noqa: E402
+    Addresses,
+    service_env,
+    start_dynamodb,
+    start_gunicorn,
+    start_redis,
+)
 
 TARGET_RATIO = 0.70
 
@@ -95,17 +101,18 @@ def main() -> int:
         }
         start_dynamodb(group, dynamodb_port, base, log_path=str(logs / "dynamodb.log"))
         start_redis(group, redis_port, base, mode="redis-server", log_path=str(logs / "redis.log"))
-        env = {
-            **base,
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{dynamodb_port}",
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "DYNAMODB_CREATE_TABLES": "true",
-            "CATALOG_ADMIN_TOKEN": "bench-admin-token-0000",
-            "CATALOG_HMAC_KEY": "bench-catalog-hmac-key-0123456789abcdef",
-        }
+        where = Addresses(
+            dynamodb=f"http://127.0.0.1:{dynamodb_port}",
+            redis=f"redis://127.0.0.1:{redis_port}/0",
+        )
+        env = service_env(
+            where,
+            {
+                **base,
+                "CATALOG_ADMIN_TOKEN": "bench-admin-token-0000",
+                "CATALOG_HMAC_KEY": "bench-catalog-hmac-key-0123456789abcdef",
+            },
+        )
         print("[2/4] seeding the catalog", flush=True)
         subprocess.run(
             [sys.executable, "-m", "catalog.seed"],

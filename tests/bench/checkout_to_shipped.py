@@ -91,7 +91,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="emporium-bench-") as scratch, Group() as group:
         logs = os.environ.get("BENCH_LOGS", scratch)  # BENCH_LOGS keeps them after the run
         print(f"[1/3] starting the store (logs in {logs})", flush=True)
-        env = service_env(ports, {**os.environ, "PYTHONPATH": str(ROOT)})
+        env = service_env(ports.addresses(), {**os.environ, "PYTHONPATH": str(ROOT)})
         start_store(group, ports, env, redis="redis-server", log_dir=logs)
         store = ports.url("edge")
         print(f"[2/3] {args.clients} clients placing {args.orders} orders", flush=True)

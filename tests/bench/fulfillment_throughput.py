@@ -3,13 +3,14 @@
     .venv/bin/python tests/bench/fulfillment_throughput.py [--events 2000]
 
 Starts redis-server (or the embedded server when it is not installed), the DynamoDB emulator
-(moto server) and the orders stand-in of the integration tests (werkzeug, threaded, in this
-process), XADDs N events, then starts one worker under gunicorn (WEB_CONCURRENCY=1,
-emporium.gunicorn_conf) and waits until every order is SHIPPED or PAYMENT_DECLINED. The rate
-is N over the time from the first status call orders received to the last, so the worker's
-start-up is not counted. Each event costs the worker two conditional puts to its DynamoDB
-table (one for a declined card), two PUTs to orders (one) and one XACK; the stand-in, the
-emulator and Redis share the machine with it. No pass or fail: it prints the figure.
+(moto server) and orders' fake of the tests (`tests.neighbours.FakeOrders`, served by
+werkzeug, threaded, in this process), XADDs N events, then starts one worker under gunicorn
+(WEB_CONCURRENCY=1, emporium.gunicorn_conf) and waits until every order is SHIPPED or
+PAYMENT_DECLINED. The rate is N over the time from the first status call orders received to
+the last, so the worker's start-up is not counted. Each event costs the worker two
+conditional puts to its DynamoDB table (one for a declined card), two PUTs to orders (one)
+and one XACK; the fake, the emulator and Redis share the machine with it. No pass or fail:
+it prints the figure.
 """
 
 from __future__ import annotations
@@ -23,34 +24,36 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # for tests.integration.test_fulfillment, when run as a script
+sys.path.insert(0, str(ROOT))  # for tests.*, when run as a script
 
 import redis  # noqa: E402
-from tests.integration.test_fulfillment import (  # noqa: E402
-    FINAL,
-    ORDERS_TOKEN,
-    OrdersStandIn,
-    fulfillment_records,
-    publish,
-)
+from tests.integration.test_fulfillment import fulfillment_records, publish  # noqa: E402
+from tests.neighbours import FINAL, ORDERS_TOKEN, FakeOrders, serve  # noqa: E402
 from werkzeug.wrappers import Request  # noqa: E402
 
 from devstack.processes import Group, free_port  # noqa: E402
-from devstack.stack import redis_mode, start_dynamodb, start_gunicorn, start_redis  # noqa: E402
+from devstack.stack import (  # noqa: E402
+    Addresses,
+    redis_mode,
+    service_env,
+    start_dynamodb,
+    start_gunicorn,
+    start_redis,
+)
 
 TABLE = "bench-fulfillment"
 
 
-class TimedOrders(OrdersStandIn):
-    """The stand-in, noting when the first and the last status call arrived."""
+class TimedOrders(FakeOrders):
+    """Orders' fake, noting when the first and the last status call arrived."""
 
     def __init__(self) -> None:
         super().__init__()
         self.first_call: float | None = None
         self.last_call = 0.0
 
-    def _put_status(self, order_id: str, request: Request) -> tuple[int, dict[str, Any]]:
-        answer = super()._put_status(order_id, request)
+    def put_status(self, order_id: str, request: Request) -> tuple[int, dict[str, Any]]:
+        answer = super().put_status(order_id, request)
         now = time.monotonic()
         self.first_call = self.first_call or now
         self.last_call = now
@@ -77,28 +80,30 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=2000, help="events to process (2000)")
     args = parser.parse_args()
 
-    with Group() as group, TimedOrders() as orders, tempfile.TemporaryDirectory() as logs:
+    orders = TimedOrders()
+    with Group() as group, serve(orders) as orders_url, tempfile.TemporaryDirectory() as logs:
         redis_port, dynamodb_port = free_port(), free_port()
         start_redis(group, redis_port, os.environ, mode=redis_mode(os.environ))
         start_dynamodb(group, dynamodb_port, os.environ)
         dynamodb_url = f"http://127.0.0.1:{dynamodb_port}"
         with redis.Redis(port=redis_port) as client:
             order_ids = publish(client, orders, args.events, "bench")
-            env = {
-                **os.environ,
-                "HOST": "127.0.0.1",
-                "WEB_CONCURRENCY": "1",
-                "LOG_LEVEL": "WARNING",  # one log line per charge and shipment otherwise
-                "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-                "AWS_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": "bench",
-                "AWS_SECRET_ACCESS_KEY": "bench",
-                "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_url,
-                "DYNAMODB_CREATE_TABLES": "true",
-                "FULFILLMENT_TABLE": TABLE,
-                "FULFILLMENT_ORDERS_URL": orders.url,
-                "FULFILLMENT_ORDERS_TOKEN": ORDERS_TOKEN,
-            }
+            where = Addresses(
+                dynamodb=dynamodb_url,
+                redis=f"redis://127.0.0.1:{redis_port}/0",
+                services={"orders": orders_url},
+            )
+            env = service_env(
+                where,
+                {
+                    **os.environ,
+                    "HOST": "127.0.0.1",
+                    "WEB_CONCURRENCY": "1",
+                    "LOG_LEVEL": "WARNING",  # one log line per charge and shipment otherwise
+                    "FULFILLMENT_TABLE": TABLE,
+                    "ORDERS_INTERNAL_TOKEN": ORDERS_TOKEN,
+                },
+            )
             started = time.monotonic()
             worker = start_gunicorn(
                 group,

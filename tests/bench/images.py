@@ -25,6 +25,8 @@ from contextlib import contextmanager
 
 import requests
 
+from devstack.stack import Addresses, service_env
+
 DOCKER = os.environ.get("DOCKER", "docker")
 SERVICES = ("catalog", "cart", "orders", "fulfillment", "ui", "edge")
 HARDENED = [
@@ -36,27 +38,23 @@ HARDENED = [
     "--cap-drop",
     "ALL",
 ]
-# Every service's variables at once: dependencies by name; unused ones are ignored.
-ENV = {
-    "AWS_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_ENDPOINT_URL_DYNAMODB": "http://dynamodb:8000",
-    "DYNAMODB_CREATE_TABLES": "true",
-    "REDIS_URL": "redis://redis:6379/0",
-    "CATALOG_ADMIN_TOKEN": "bench-admin-token-0123",
-    "CATALOG_HMAC_KEY": "bench-catalog-hmac-key-0123456789abcdef",
-    "CART_CATALOG_URL": "http://catalog:8080",
-    "ORDERS_CART_URL": "http://cart:8080",
-    "ORDERS_CATALOG_URL": "http://catalog:8080",
-    "ORDERS_INTERNAL_TOKEN": "bench-internal-token",
-    "ORDERS_HMAC_KEY": "bench-hmac-key-0123456789abcdef-0123",
-    "ORDERS_OIDC_ISSUER": "http://issuer.invalid",  # never fetched: nothing lists orders here
-    "ORDERS_OIDC_AUDIENCE": "emporium-ui",
-    "FULFILLMENT_ORDERS_URL": "http://orders:8080",
-    "FULFILLMENT_ORDERS_TOKEN": "bench-internal-token",
-    **{f"EDGE_UPSTREAM_{name.upper()}": f"http://{name}:8080" for name in SERVICES},
-}
+# Every service's variables at once, made as `make run` makes them: dependencies by name on
+# the network; unused ones are ignored.
+ENV = service_env(
+    Addresses(
+        dynamodb="http://dynamodb:8000",
+        redis="redis://redis:6379/0",
+        services={name: f"http://{name}:8080" for name in SERVICES},
+        issuer="http://issuer.invalid",  # never fetched: nothing lists orders here
+    ),
+    {
+        "WEB_CONCURRENCY": "1",  # the images' own default
+        "CATALOG_ADMIN_TOKEN": "bench-admin-token-0123",
+        "CATALOG_HMAC_KEY": "bench-catalog-hmac-key-0123456789abcdef",
+        "ORDERS_INTERNAL_TOKEN": "bench-internal-token",
+        "ORDERS_HMAC_KEY": "bench-hmac-key-0123456789abcdef-0123",
+    },
+)
 
 
 def docker(*args: str) -> str:

@@ -56,21 +56,19 @@ def start_dynamodb(group: Group) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def service_env(dynamodb_url: str, redis_port: int, table: str, **extra: str) -> dict[str, str]:
-    return {
+def local_env(dynamodb_url: str, redis_port: int, table: str, **extra: str) -> dict[str, str]:
+    """`make run`'s environment of a service (`devstack.stack.service_env`) for a catalog of its
+    own: its DynamoDB table `table` on the emulator at `dynamodb_url`, Redis on `redis_port`."""
+    where = stack.Addresses(dynamodb=dynamodb_url, redis=f"redis://127.0.0.1:{redis_port}/0")
+    base = {
         **os.environ,
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_url,
-        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "DYNAMODB_CREATE_TABLES": "true",
         "CATALOG_ADMIN_TOKEN": ADMIN_TOKEN,
         "CATALOG_HMAC_KEY": "integration-catalog-hmac-key-0123456789",
         "CATALOG_TABLE": table,
         "WEB_CONCURRENCY": "2",
         **extra,
     }
+    return stack.service_env(where, base)
 
 
 class Served(NamedTuple):
@@ -141,7 +139,7 @@ def _catalog_stack(dynamodb_url: str, table: str) -> Iterator[CatalogStack]:
     with Group() as group:
         redis_port = free_port()
         redis = start_redis(group, redis_port)
-        env = service_env(dynamodb_url, redis_port, table)
+        env = local_env(dynamodb_url, redis_port, table)
         seed(env)
         catalog = start_gunicorn(group, "catalog", "catalog.app:create_app()", env)
         catalog_stack = CatalogStack(
@@ -251,7 +249,7 @@ def store() -> Iterator[Store]:
     require_binary("redis-server", REDIS_HINT)
     ports = Ports.free()
     # A dead worker's messages are claimed after 2 s of silence here (30 s by default).
-    env = {**stack.service_env(ports, os.environ), "FULFILLMENT_CLAIM_IDLE_MS": "2000"}
+    env = {**stack.service_env(ports.addresses(), os.environ), "FULFILLMENT_CLAIM_IDLE_MS": "2000"}
     with Group() as group, requests.Session() as http:
         stack.start_store(group, ports, env, redis="redis-server")
         yield Store(ports.url("edge"), http, ports, env, group)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from tests.integration.conftest import CatalogStack, service_env, start_gunicorn
+from tests.integration.conftest import CatalogStack, local_env, start_gunicorn
 
 from devstack import stack
 from devstack.processes import Group
@@ -54,8 +54,8 @@ class CartService:
 
 
 def cart_env(dynamodb_url: str, catalog: CatalogStack, table: str) -> dict[str, str]:
-    """`service_env` is shaped for the catalog; the cart reads its shared variables and these."""
-    return service_env(
+    """`local_env` is shaped for the catalog; the cart reads its shared variables and these."""
+    return local_env(
         dynamodb_url,
         catalog.redis_port,
         catalog.env["CATALOG_TABLE"],

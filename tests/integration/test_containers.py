@@ -34,6 +34,8 @@ from testcontainers.core.wait_strategies import HttpWaitStrategy, LogMessageWait
 from tests.integration.conftest import StoreClient, require_binary, unavailable
 from tests.shoppers import checkout_body
 
+from devstack.stack import Addresses, service_env
+
 pytestmark = pytest.mark.integration
 
 SERVICES = ("catalog", "cart", "orders", "fulfillment", "ui", "edge")
@@ -56,41 +58,24 @@ def image(name: str) -> str:
     return os.environ.get(f"EMPORIUM_IMAGE_{name.upper()}", default)
 
 
-def service_env(service: str) -> dict[str, str]:
-    """A service's environment as the chart sets it: dependencies by their Service names."""
-    shared = {
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_ENDPOINT_URL_DYNAMODB": "http://dynamodb:8000",
-        "DYNAMODB_CREATE_TABLES": "true",
-        "REDIS_URL": "redis://redis:6379/0",
-    }
-    own = {
-        "catalog": {
-            "CATALOG_ADMIN_TOKEN": ADMIN_TOKEN,
-            "CATALOG_HMAC_KEY": "containers-catalog-hmac-key-0123456789",
-        },
-        "cart": {"CART_CATALOG_URL": "http://catalog:8080"},
-        "orders": {
-            "ORDERS_CART_URL": "http://cart:8080",
-            "ORDERS_CATALOG_URL": "http://catalog:8080",
-            "ORDERS_INTERNAL_TOKEN": INTERNAL_TOKEN,
-            "ORDERS_HMAC_KEY": "container-test-hmac-key-0123456789abcdef",
-            "ORDERS_OIDC_ISSUER": "http://issuer.invalid",  # no listing here: never fetched
-            "ORDERS_OIDC_AUDIENCE": "emporium-ui",
-        },
-        "fulfillment": {
-            "FULFILLMENT_ORDERS_URL": "http://orders:8080",
-            "FULFILLMENT_ORDERS_TOKEN": INTERNAL_TOKEN,
-        },
-        "ui": {},
-        "edge": {
-            f"EDGE_UPSTREAM_{upstream.upper()}": f"http://{upstream}:8080"
-            for upstream in ("catalog", "cart", "orders", "ui")
-        },
-    }
-    return {**shared, **own[service]}
+# Every service's environment as the chart sets it, made as `make run` makes it: dependencies
+# by their Service names on the network, one variable set for all (each reads its own).
+NETWORK = Addresses(
+    dynamodb="http://dynamodb:8000",
+    redis="redis://redis:6379/0",
+    services={name: f"http://{name}:{PORT}" for name in SERVICES},
+    issuer="http://issuer.invalid",  # no listing of orders here: never fetched
+)
+ENV = service_env(
+    NETWORK,
+    {
+        "WEB_CONCURRENCY": "1",  # the images' own default
+        "CATALOG_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CATALOG_HMAC_KEY": "containers-catalog-hmac-key-0123456789",
+        "ORDERS_INTERNAL_TOKEN": INTERNAL_TOKEN,
+        "ORDERS_HMAC_KEY": "container-test-hmac-key-0123456789abcdef",
+    },
+)
 
 
 def hardened(container: DockerContainer, network: Network, alias: str | None) -> DockerContainer:
@@ -108,7 +93,7 @@ def service_container(
     service: str, network: Network, *, alias: str | None, **extra_env: str
 ) -> DockerContainer:
     """A service from its image, with /readyz's 200 as the sign that it started."""
-    container = DockerContainer(image(service), env={**service_env(service), **extra_env})
+    container = DockerContainer(image(service), env={**ENV, **extra_env})
     ready = (
         HttpWaitStrategy(PORT, "/readyz")
         .for_status_code(200)
@@ -180,9 +165,9 @@ def containers() -> Iterator[ContainerStore]:
 
 def seed_catalog(network: Network) -> None:
     """`python -m catalog.seed` as a one-off container of the catalog image (a Kubernetes Job)."""
-    seeder = hardened(
-        DockerContainer(image("catalog"), env=service_env("catalog")), network, alias=None
-    ).with_command(["python", "-m", "catalog.seed"])
+    seeder = hardened(DockerContainer(image("catalog"), env=ENV), network, alias=None).with_command(
+        ["python", "-m", "catalog.seed"]
+    )
     with seeder:
         code = seeder.wait()
         output = b"".join(seeder.get_logs()).decode()

@@ -1,24 +1,22 @@
 """Fulfillment under gunicorn against a real redis-server, the DynamoDB emulator (moto server)
-for its records, and a stand-in for orders over HTTP.
+for its records, and orders' fake (`tests.neighbours`) served over HTTP.
 
-The stand-in (`OrdersStandIn`) serves the part of orders' internal API fulfillment calls, with
-the contract's transition rules, and records every call; the unit tests and the throughput
-benchmark use it too. The journey through the real orders service is tested with orders.
+The fake (`tests.neighbours.FakeOrders`, served over HTTP) answers the part of orders'
+internal API fulfillment calls, with the contract's transition rules, and records every call;
+the unit tests and the throughput benchmark use it too. The journey through the real orders
+service is tested with orders.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,148 +25,14 @@ import pytest
 import redis
 import requests
 from tests.integration.conftest import Served, metric, start_gunicorn, start_redis
-from werkzeug.serving import WSGIRequestHandler, make_server
-from werkzeug.wrappers import Request, Response
+from tests.neighbours import FINAL, ORDERS_TOKEN, FakeOrders, order_placed, serve
 
 from devstack.processes import Group, free_port, http_status
+from devstack.stack import Addresses, service_env
 
 pytestmark = pytest.mark.integration
 
-ORDERS_TOKEN = "integration-orders-token"
 STREAM = "emporium:orders:events"
-FINAL = frozenset({"SHIPPED", "PAYMENT_DECLINED"})
-TRANSITIONS = frozenset({("PLACED", "PAID"), ("PAID", "SHIPPED"), ("PLACED", "PAYMENT_DECLINED")})
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass  # the tests read the calls from `puts`; the benchmark makes thousands
-
-
-class OrdersStandIn:
-    """Orders' internal status API as fulfillment sees it, served by werkzeug in a thread.
-
-    `PUT /internal/orders/{id}/status` answers as the contract says: 200 when the transition
-    is applied or the order already has that status, 409 with `currentStatus` when the rules
-    forbid it, 404 for an unknown order, 401/403 for a missing or wrong token. `script` holds
-    answers to give to the next PUTs instead (`(503, {})`, say); `hold_after(n)` makes every
-    PUT after the n-th wait, before it is applied, until `release` is set.
-    """
-
-    def __init__(self, token: str = ORDERS_TOKEN) -> None:
-        self.token = token
-        self.orders: dict[str, str] = {}
-        self.puts: list[tuple[str, str, int]] = []  # (order id, status asked, status answered)
-        self.applied: list[tuple[str, str]] = []  # (order id, new status), in order
-        self.script: list[tuple[int, dict[str, Any]]] = []
-        self.held = threading.Event()
-        self.release = threading.Event()
-        self._hold_after: int | None = None
-        self._lock = threading.Lock()
-        self.server = make_server(
-            "127.0.0.1", 0, self._app, threaded=True, request_handler=_QuietHandler
-        )
-        self.url = f"http://127.0.0.1:{self.server.port}"
-        # A short poll interval: shutdown() waits for the serving loop to notice.
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, args=(0.01,), name="orders-stand-in"
-        )
-
-    def __enter__(self) -> OrdersStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join()
-
-    def place(self, *order_ids: str) -> None:
-        with self._lock:
-            self.orders.update(dict.fromkeys(order_ids, "PLACED"))
-
-    def hold_after(self, puts: int) -> None:
-        self._hold_after = puts
-
-    def status(self, order_id: str) -> str | None:
-        with self._lock:
-            return self.orders.get(order_id)
-
-    def applied_by_order(self) -> dict[str, list[str]]:
-        with self._lock:
-            by_order: dict[str, list[str]] = {}
-            for order_id, status in self.applied:
-                by_order.setdefault(order_id, []).append(status)
-            return by_order
-
-    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = Request(environ)
-        parts = request.path.strip("/").split("/")
-        if request.method == "PUT" and len(parts) == 4 and parts[:2] == ["internal", "orders"]:
-            status, body = self._put_status(parts[2], request)
-        elif (
-            request.method == "GET" and len(parts) == 4 and parts[:3] == ["api", "orders", "orders"]
-        ):
-            current = self.status(parts[3])
-            status, body = (200, {"id": parts[3], "status": current}) if current else (404, {})
-        else:
-            status, body = 404, {}
-        mimetype = "application/json" if status == 200 else "application/problem+json"
-        response = Response(json.dumps(body), status=status, mimetype=mimetype)
-        return response(environ, start_response)
-
-    def _put_status(self, order_id: str, request: Request) -> tuple[int, dict[str, Any]]:
-        asked = str((request.get_json(silent=True) or {}).get("status"))
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer "):
-            answer: tuple[int, dict[str, Any]] = (401, {"title": "Unauthorized"})
-        elif auth.removeprefix("Bearer ") != self.token:
-            answer = (403, {"title": "Forbidden"})
-        else:
-            answer = self._transition(order_id, asked)
-        with self._lock:
-            self.puts.append((order_id, asked, answer[0]))
-        return answer
-
-    def _transition(self, order_id: str, asked: str) -> tuple[int, dict[str, Any]]:
-        with self._lock:
-            if self.script:
-                return self.script.pop(0)
-            held = self._hold_after is not None and len(self.puts) >= self._hold_after
-        if held:
-            self.held.set()
-            self.release.wait(timeout=60)
-        with self._lock:
-            current = self.orders.get(order_id)
-            if current is None:
-                return 404, {"title": "Not Found", "detail": f"no order {order_id}"}
-            if current == asked:
-                return 200, {"id": order_id, "status": current}
-            if (current, asked) not in TRANSITIONS:
-                return 409, {"title": "Conflict", "status": 409, "currentStatus": current}
-            self.orders[order_id] = asked
-            self.applied.append((order_id, asked))
-            return 200, {"id": order_id, "status": asked}
-
-
-def order_placed(order_id: str, last4: str = "4242") -> str:
-    """The JSON of an OrderPlaced event (schema version 1) for `order_id`."""
-    return json.dumps(
-        {
-            "id": f"{order_id}:OrderPlaced",
-            "type": "OrderPlaced",
-            "version": 1,
-            "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "orderId": order_id,
-            "payload": {
-                "total": {"amount": 4299, "currency": "USD"},
-                "items": [{"productId": "cast-iron-skillet", "quantity": 1}],
-                "customerEmail": "ada@example.com",
-                "paymentLast4": last4,
-            },
-        }
-    )
 
 
 def card_for(index: int) -> str:
@@ -176,7 +40,7 @@ def card_for(index: int) -> str:
     return "0000" if index % 7 == 3 else f"{4000 + index % 1000:04d}"
 
 
-def publish(client: redis.Redis, orders: OrdersStandIn, count: int, prefix: str) -> list[str]:
+def publish(client: redis.Redis, orders: FakeOrders, count: int, prefix: str) -> list[str]:
     order_ids = [f"{prefix}-{index:03d}" for index in range(count)]
     orders.place(*order_ids)
     with client.pipeline(transaction=False) as pipe:
@@ -199,29 +63,29 @@ class Stack:
     group: Group
     redis: redis.Redis
     redis_port: int
-    orders: OrdersStandIn
+    orders: FakeOrders
+    orders_url: str
     dynamodb_url: str
     table: str  # fulfillment's, of this test alone
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {
+        where = Addresses(
+            dynamodb=self.dynamodb_url,
+            redis=f"redis://127.0.0.1:{self.redis_port}/0",
+            services={"orders": self.orders_url},
+        )
+        base = {
             **os.environ,
             "HOST": "127.0.0.1",
             "WEB_CONCURRENCY": "1",
             "GRACEFUL_TIMEOUT": "10",
-            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
-            "DYNAMODB_CREATE_TABLES": "true",
             "FULFILLMENT_TABLE": self.table,
-            "FULFILLMENT_ORDERS_URL": self.orders.url,
-            "FULFILLMENT_ORDERS_TOKEN": ORDERS_TOKEN,
+            "ORDERS_INTERNAL_TOKEN": ORDERS_TOKEN,
             # Short, so a new worker soon claims what a killed one left pending.
             "FULFILLMENT_CLAIM_IDLE_MS": "1000",
             **extra,
         }
+        return service_env(where, base)
 
     def start_worker(self, **extra: str) -> Served:
         return start_gunicorn(
@@ -260,11 +124,12 @@ def fulfillment_records(dynamodb_url: str, table: str, kind: str) -> dict[str, d
 @pytest.fixture
 def stack(dynamodb_url: str, request: pytest.FixtureRequest) -> Iterator[Stack]:
     table = "fulfillment-" + re.sub(r"[^A-Za-z0-9_.-]", "-", request.node.name)[:60]
-    with Group() as group, OrdersStandIn() as orders:
+    orders = FakeOrders()
+    with Group() as group, serve(orders) as orders_url:
         port = free_port()
         start_redis(group, port)
         with redis.Redis(port=port) as client:
-            yield Stack(group, client, port, orders, dynamodb_url, table)
+            yield Stack(group, client, port, orders, orders_url, dynamodb_url, table)
 
 
 def check_each_order_completed_once(stack: Stack, order_ids: list[str]) -> None:

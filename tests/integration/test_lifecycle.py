@@ -11,7 +11,7 @@ import time
 
 import pytest
 import requests
-from tests.integration.conftest import require_binary, service_env, start_gunicorn
+from tests.integration.conftest import local_env, require_binary, start_gunicorn
 
 from devstack.processes import Group, free_port, http_status, port_open
 from devstack.stack import Ports
@@ -51,7 +51,7 @@ def test_sigterm_fails_readiness_then_finishes_in_flight_requests() -> None:
 
 
 def test_a_missing_setting_stops_start_up_with_one_line(dynamodb_url: str) -> None:
-    env = service_env(dynamodb_url, free_port(), "catalog-config-error")
+    env = local_env(dynamodb_url, free_port(), "catalog-config-error")
     del env["CATALOG_ADMIN_TOKEN"]
     done = subprocess.run(
         [

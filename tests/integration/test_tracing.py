@@ -3,16 +3,15 @@ received here by a small collector that decodes what it gets."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from tests.integration.conftest import seed, service_env, start_gunicorn, start_redis
-from werkzeug.serving import make_server
+from tests.integration.conftest import local_env, seed, start_gunicorn, start_redis
+from tests.neighbours import Neighbour, serve
 from werkzeug.wrappers import Request, Response
 
 from devstack.processes import Group, free_port
@@ -22,16 +21,16 @@ pytestmark = pytest.mark.integration
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
-class Collector:
-    """Receives OTLP/HTTP trace exports and keeps every span with its service's name."""
+class Collector(Neighbour):
+    """Receives OTLP/HTTP trace exports and keeps every span with its service's name: a
+    `tests.neighbours` fake, served on loopback."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.spans: list[dict[str, Any]] = []
-        self.server = make_server("127.0.0.1", 0, self._app)
-        self.url = f"http://127.0.0.1:{self.server.port}"
 
-    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        request = ExportTraceServiceRequest.FromString(Request(environ).get_data())
+    def answer(self, received: Request) -> Response:
+        request = ExportTraceServiceRequest.FromString(received.get_data())
         for resource_spans in request.resource_spans:
             attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
             for scope_spans in resource_spans.scope_spans:
@@ -44,18 +43,14 @@ class Collector:
                             "parent": span.parent_span_id.hex(),
                         }
                     )
-        return Response(b"", status=200)(environ, start_response)
+        return Response(b"", status=200)
 
 
 @pytest.fixture
 def collector() -> Iterator[Collector]:
     receiver = Collector()
-    thread = threading.Thread(target=receiver.server.serve_forever)
-    thread.start()
-    yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
-    thread.join()
+    with serve(receiver):
+        yield receiver
 
 
 def test_a_request_is_traced_through_cache_and_store_under_the_callers_trace(
@@ -64,7 +59,7 @@ def test_a_request_is_traced_through_cache_and_store_under_the_callers_trace(
     with Group() as group:
         redis_port = free_port()
         start_redis(group, redis_port)
-        env = service_env(
+        env = local_env(
             dynamodb_url,
             redis_port,
             "catalog-traced",

@@ -1,206 +1,28 @@
-"""Fixtures of the unit tests: the catalog app in one process, DynamoDB emulated by moto's
-in-memory mock and Redis by fakeredis.
+"""Fixtures every service's unit tests share, and nothing of any one service: an in-memory
+DynamoDB (moto's mock), the problem-document check and Prometheus counters.
 
-Prometheus metrics are module-level globals shared by every app the tests build, so a test
-reads a counter before and after what it exercises and asserts on the difference.
+Each service has its own folder and conftest (`tests/unit/<service>/`), the shared library
+too (`tests/unit/emporium/`, on a minimal app of its own).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import fakeredis
 import pytest
-from flask import Flask
-from flask.testing import FlaskClient
 from moto import mock_aws
-from prometheus_client import REGISTRY
+from tests.checks import Counter, check_problem
+from tests.moto_aws import keep_boto3_on_moto
 from werkzeug.test import TestResponse
-
-import catalog.app
-import catalog.seed
-from catalog.app import create_app
-from catalog.seed import seed
-
-ADMIN_TOKEN = "unit-test-admin-token-0123456789"
-
-# Variables of the developer's shell that would send boto3 somewhere else than moto's mock.
-_AWS_REDIRECTS = (
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_DYNAMODB",
-    "AWS_PROFILE",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-)
-
-
-def catalog_environ() -> dict[str, str]:
-    """The settings the catalog app is built from."""
-    return {
-        "CATALOG_ADMIN_TOKEN": ADMIN_TOKEN,
-        "CATALOG_HMAC_KEY": "unit-test-catalog-hmac-key-0123456789",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "DYNAMODB_CREATE_TABLES": "true",
-    }
-
-
-def _keep_boto3_on_moto(patch: pytest.MonkeyPatch) -> None:
-    for name in _AWS_REDIRECTS:
-        patch.delenv(name, raising=False)
-
-
-def _connect_to(patch: pytest.MonkeyPatch, server: fakeredis.FakeServer) -> None:
-    def connect(*_args: object, **_kwargs: object) -> fakeredis.FakeRedis:
-        return fakeredis.FakeRedis(server=server)
-
-    patch.setattr(catalog.app, "redis_client", connect)
-    patch.setattr(catalog.seed, "redis_client", connect)
-
-
-def _export(patch: pytest.MonkeyPatch, environ: dict[str, str]) -> None:
-    for name, value in environ.items():
-        patch.setenv(name, value)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_dynamodb_client_per_settings() -> Iterator[None]:
-    """Make each DynamoDB client once per distinct settings rather than once per app.
-
-    A new client loads botocore's service model, most of the time it takes to build an app;
-    moto's mock intercepts the calls of a client whenever it was made.
-    """
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(catalog.app, "dynamodb_client", functools.cache(catalog.app.dynamodb_client))
-        yield
-
-
-@pytest.fixture
-def environ() -> dict[str, str]:
-    return catalog_environ()
-
-
-@pytest.fixture
-def admin() -> dict[str, str]:
-    """The headers of an admin request."""
-    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """An in-memory DynamoDB, empty at the start of every test."""
-    _keep_boto3_on_moto(monkeypatch)
+    keep_boto3_on_moto(monkeypatch)
     with mock_aws():
         yield
-
-
-@pytest.fixture
-def redis_server() -> fakeredis.FakeServer:
-    """The Redis every client of the test talks to; `connected = False` simulates an outage."""
-    return fakeredis.FakeServer()
-
-
-@pytest.fixture
-def fake_redis(monkeypatch: pytest.MonkeyPatch, redis_server: fakeredis.FakeServer) -> None:
-    """Make the app and the seed tool connect to `redis_server`."""
-    _connect_to(monkeypatch, redis_server)
-
-
-@pytest.fixture
-def make_app(environ: dict[str, str], aws: None, fake_redis: None) -> Callable[..., Flask]:
-    """Build a catalog app; keyword arguments override settings of `environ`."""
-
-    def build(**overrides: str) -> Flask:
-        return create_app({**environ, **overrides})
-
-    return build
-
-
-@pytest.fixture
-def app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def seed_environ(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> None:
-    """`catalog.seed.seed()` reads the process environment, like the command-line tool."""
-    _export(monkeypatch, environ)
-
-
-@pytest.fixture
-def seeded(app: Flask, seed_environ: None) -> Flask:
-    """The app, with the seed catalog loaded into its own table and Redis."""
-    seed()
-    return app
-
-
-@pytest.fixture(scope="class")
-def shared_seeded_app() -> Iterator[Flask]:
-    """One app with the seed catalog shared by the tests of a class, which must not change it.
-
-    Seeding takes about half a second; tests that only read (or whose writes are rejected)
-    share this app instead of each seeding their own like `seeded`. The tests of the class
-    run one after the other, so no other test's DynamoDB mock is active meanwhile.
-    """
-    with pytest.MonkeyPatch.context() as patch:
-        _keep_boto3_on_moto(patch)
-        _connect_to(patch, fakeredis.FakeServer())
-        _export(patch, catalog_environ())
-        with mock_aws():
-            app = create_app(catalog_environ())
-            seed()
-            yield app
-
-
-class Counter:
-    """How much a Prometheus counter series grew since this object was made."""
-
-    def __init__(self, name: str, labels: dict[str, str]) -> None:
-        self.name = name
-        self.labels = labels
-        self.start = self._read()
-
-    def _read(self) -> float:
-        return REGISTRY.get_sample_value(self.name, self.labels) or 0.0
-
-    @property
-    def delta(self) -> int:
-        return int(self._read() - self.start)
-
-    def restart(self) -> None:
-        self.start = self._read()
-
-
-class CacheLookups:
-    """The growth of `cache_lookups_total` for one cache, by result."""
-
-    def __init__(self, cache: str) -> None:
-        self.counters = {
-            result: Counter("cache_lookups_total", {"cache": cache, "result": result})
-            for result in ("hit", "miss", "error")
-        }
-
-    def since(self) -> dict[str, int]:
-        """Lookups since the last call (or since this object was made)."""
-        deltas = {result: counter.delta for result, counter in self.counters.items()}
-        for counter in self.counters.values():
-            counter.restart()
-        return deltas
-
-
-@pytest.fixture
-def cache_lookups() -> Callable[[str], CacheLookups]:
-    """Start counting the lookups of one cache (`product`, `list`, `categories`, ...)."""
-    return CacheLookups
 
 
 @pytest.fixture
@@ -211,18 +33,6 @@ def counter() -> Callable[..., Counter]:
         return Counter(name, labels)
 
     return start
-
-
-def check_problem(response: TestResponse, status: int) -> dict[str, Any]:
-    """Check `response` is an RFC 9457 problem document of `status`, and return it."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    document: dict[str, Any] = json.loads(response.get_data(as_text=True))
-    assert document["status"] == status
-    assert document["title"]
-    assert document["detail"]
-    assert document["instance"] == response.request.path
-    return document
 
 
 @pytest.fixture

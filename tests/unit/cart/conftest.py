@@ -1,31 +1,26 @@
 """Fixtures of the cart's unit tests: the cart app in one process, DynamoDB emulated by moto's
-in-memory mock (the `aws` fixture of tests/unit/conftest.py) and the catalog by a stand-in
-behind the app's real `ServiceClient` (timeouts, retries, breaker and all).
+in-memory mock (the `aws` fixture of tests/unit/conftest.py) and the catalog by
+`tests.neighbours.FakeCatalog`, called through the app's own `ServiceClient`.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import urllib3
 from flask import Flask
 from flask.testing import FlaskClient
+from tests.neighbours import FakeCatalog, catalog_product, connect
 
 import cart.app
 from cart.app import create_app
 from cart.store import CartStore
-from emporium.background import PerProcess
 from emporium.dynamodb import dynamodb_client
 
 CARTS = "/api/cart/carts"
 CATALOG_URL = "http://catalog.test:8080"
-PRODUCTS_PATH = "/api/catalog/products/"
 
 Cart = dict[str, Any]
 
@@ -40,71 +35,6 @@ def cart_environ() -> dict[str, str]:
         "DYNAMODB_CREATE_TABLES": "true",
         "OUTBOUND_BACKOFF_SECONDS": "0",  # retry the catalog without waiting
     }
-
-
-def catalog_product(product_id: str, name: str, amount: int) -> dict[str, Any]:
-    """A product as the catalog answers it."""
-    return {
-        "id": product_id,
-        "name": name,
-        "description": "",
-        "category": "kitchen",
-        "price": {"amount": amount, "currency": "USD"},
-        "imageUrl": "",
-        "tags": [],
-        "version": 1,
-    }
-
-
-class StandInCatalog:
-    """The catalog as the cart's `ServiceClient` sees it, in place of its connection pool.
-
-    It answers `GET /api/catalog/products/{id}` from `products` (404 for any other id); with
-    `down` set every connection fails, with `status` set every call answers that status.
-    """
-
-    def __init__(self) -> None:
-        self.products: dict[str, dict[str, Any]] = {
-            "cast-iron-skillet": catalog_product("cast-iron-skillet", "Cast Iron Skillet", 3999),
-            "linen-tea-towels": catalog_product("linen-tea-towels", "Linen Tea Towels", 1800),
-            **{
-                f"product-{n:02}": catalog_product(f"product-{n:02}", f"Product {n}", 100 + n)
-                for n in range(1, 61)
-            },
-        }
-        self.down = False
-        self.status: int | None = None
-        self.body: bytes | None = None
-        self.calls: list[tuple[str, str, dict[str, str]]] = []
-        self._lock = threading.Lock()
-
-    def request(
-        self, method: str, url: str, *, headers: dict[str, str], **_options: object
-    ) -> urllib3.HTTPResponse:
-        path = urlsplit(url).path
-        with self._lock:
-            self.calls.append((method, path, dict(headers)))
-        if self.down:
-            raise urllib3.exceptions.ProtocolError(
-                "Connection aborted.", ConnectionRefusedError(111, "Connection refused")
-            )
-        if self.status is not None:
-            return self._answer(self.status, self.body or b'{"title": "failing"}')
-        product = self.products.get(path.removeprefix(PRODUCTS_PATH))
-        if method != "GET" or not path.startswith(PRODUCTS_PATH) or product is None:
-            return self._answer(404, b'{"status": 404}', "application/problem+json")
-        return self._answer(200, json.dumps(product).encode())
-
-    @staticmethod
-    def _answer(
-        status: int, body: bytes, content_type: str = "application/json"
-    ) -> urllib3.HTTPResponse:
-        return urllib3.HTTPResponse(
-            body=body, status=status, headers={"Content-Type": content_type}, preload_content=True
-        )
-
-    def product_calls(self) -> int:
-        return sum(1 for _, path, _ in self.calls if path.startswith(PRODUCTS_PATH))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -122,26 +52,35 @@ def environ() -> dict[str, str]:
 
 
 @pytest.fixture
-def catalog() -> StandInCatalog:
-    return StandInCatalog()
+def catalog() -> FakeCatalog:
+    """The catalog with two named products and sixty numbered ones."""
+    return FakeCatalog(
+        catalog_product("cast-iron-skillet", "Cast Iron Skillet", 3999),
+        catalog_product("linen-tea-towels", "Linen Tea Towels", 1800),
+        *(catalog_product(f"product-{n:02}", f"Product {n}", 100 + n) for n in range(1, 61)),
+    )
 
 
 @pytest.fixture
-def make_app(
-    environ: dict[str, str], aws: None, catalog: StandInCatalog, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Flask]:
+def make_app(environ: dict[str, str], aws: None, catalog: FakeCatalog) -> Callable[..., Flask]:
     """Build a cart app calling `catalog`; keyword arguments override settings of `environ`."""
 
     def build(**overrides: str) -> Flask:
         app = create_app({**environ, **overrides})
-        client = app.extensions["cart"].catalog
-        monkeypatch.setattr(client, "_pool", PerProcess(lambda: catalog))
+        connect(app.extensions["cart"].catalog, catalog)
         return app
 
     return build
 
 
-# `app` and `client` are the parent conftest's, built with this `make_app`.
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
 
 
 @pytest.fixture

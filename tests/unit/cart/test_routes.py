@@ -15,10 +15,10 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from flask import Flask
 from flask.testing import FlaskClient
+from tests.neighbours import FakeCatalog
 from tests.unit.cart.conftest import (
     CARTS,
     Cart,
-    StandInCatalog,
     cart_url,
     item_url,
     lines,
@@ -122,7 +122,7 @@ def test_an_id_outside_the_cart_id_pattern_is_a_404(
 
 
 def test_a_product_id_outside_the_catalog_pattern_is_a_404(
-    client: FlaskClient, problem: Problem, cart_id: str, catalog: StandInCatalog
+    client: FlaskClient, problem: Problem, cart_id: str, catalog: FakeCatalog
 ) -> None:
     problem(client.put(item_url(cart_id, "Not_A_Product"), json={"quantity": 1}), 404)
     problem(client.delete(item_url(cart_id, "-dash-first")), 404)
@@ -165,7 +165,7 @@ def test_the_subtotal_is_the_sum_of_the_line_totals_in_the_order_added(
 
 
 def test_putting_a_product_again_changes_its_quantity_at_the_price_it_was_added_at(
-    client: FlaskClient, cart_id: str, catalog: StandInCatalog
+    client: FlaskClient, cart_id: str, catalog: FakeCatalog
 ) -> None:
     put(client, cart_id, "cast-iron-skillet", 1)
     catalog.products["cast-iron-skillet"]["price"]["amount"] = 4999
@@ -184,7 +184,7 @@ def test_putting_a_product_again_changes_its_quantity_at_the_price_it_was_added_
 
 
 def test_a_product_added_after_a_price_change_gets_the_new_price(
-    client: FlaskClient, cart_id: str, catalog: StandInCatalog
+    client: FlaskClient, cart_id: str, catalog: FakeCatalog
 ) -> None:
     catalog.products["linen-tea-towels"]["price"]["amount"] = 1500
     cart = put(client, cart_id, "linen-tea-towels", 2)
@@ -204,7 +204,7 @@ def test_removing_a_line_answers_the_cart_without_it(client: FlaskClient, cart_i
 
 
 def test_removing_a_line_that_is_not_there_answers_the_cart(
-    client: FlaskClient, cart_id: str, catalog: StandInCatalog
+    client: FlaskClient, cart_id: str, catalog: FakeCatalog
 ) -> None:
     put(client, cart_id, "cast-iron-skillet", 1)
     response = client.delete(item_url(cart_id, "linen-tea-towels"))
@@ -215,7 +215,7 @@ def test_removing_a_line_that_is_not_there_answers_the_cart(
 
 
 def test_changing_a_cart_that_does_not_exist_is_a_404(
-    client: FlaskClient, problem: Problem, catalog: StandInCatalog
+    client: FlaskClient, problem: Problem, catalog: FakeCatalog
 ) -> None:
     missing = "crt-" + "1" * 24
     problem(client.put(item_url(missing, "cast-iron-skillet"), json={"quantity": 1}), 404)
@@ -236,7 +236,7 @@ def test_an_unknown_product_is_a_422_problem_and_changes_nothing(
 
 
 def test_a_product_the_catalog_dropped_cannot_change_quantity_but_can_be_removed(
-    client: FlaskClient, problem: Problem, cart_id: str, catalog: StandInCatalog
+    client: FlaskClient, problem: Problem, cart_id: str, catalog: FakeCatalog
 ) -> None:
     put(client, cart_id, "cast-iron-skillet", 1)
     del catalog.products["cast-iron-skillet"]
@@ -261,7 +261,7 @@ def test_a_product_the_catalog_dropped_cannot_change_quantity_but_can_be_removed
     ],
 )
 def test_a_bad_quantity_is_a_422_and_changes_nothing(
-    client: FlaskClient, problem: Problem, catalog: StandInCatalog, store: CartStore, body: Any
+    client: FlaskClient, problem: Problem, catalog: FakeCatalog, store: CartStore, body: Any
 ) -> None:
     cart_id = new_cart(client)["id"]
     put(client, cart_id, "cast-iron-skillet", 1)
@@ -392,7 +392,7 @@ def test_every_change_extends_the_expiry(
 
 
 def test_catalog_down_is_a_503_with_retry_after_and_changes_nothing(
-    client: FlaskClient, problem: Problem, cart_id: str, catalog: StandInCatalog, store: CartStore
+    client: FlaskClient, problem: Problem, cart_id: str, catalog: FakeCatalog, store: CartStore
 ) -> None:
     put(client, cart_id, "cast-iron-skillet", 1)
     before, seen = stored(store, cart_id), read(client, cart_id)
@@ -409,7 +409,7 @@ def test_catalog_down_is_a_503_with_retry_after_and_changes_nothing(
 
 
 def test_catalog_calls_are_retried_before_giving_up(
-    client: FlaskClient, problem: Problem, cart_id: str, catalog: StandInCatalog
+    client: FlaskClient, problem: Problem, cart_id: str, catalog: FakeCatalog
 ) -> None:
     catalog.down = True
     problem(client.put(item_url(cart_id, "linen-tea-towels"), json={"quantity": 1}), 503)
@@ -418,7 +418,7 @@ def test_catalog_calls_are_retried_before_giving_up(
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 400, 401])
 def test_a_catalog_answering_an_error_is_a_503_and_changes_nothing(
-    client: FlaskClient, problem: Problem, catalog: StandInCatalog, store: CartStore, status: int
+    client: FlaskClient, problem: Problem, catalog: FakeCatalog, store: CartStore, status: int
 ) -> None:
     cart_id = new_cart(client)["id"]
     before = stored(store, cart_id)
@@ -433,7 +433,7 @@ def test_a_catalog_answering_an_error_is_a_503_and_changes_nothing(
     "body", [b"not json", b"{}", b'{"id": "linen-tea-towels", "name": "x", "price": 5}']
 )
 def test_a_catalog_answer_of_another_shape_is_a_503(
-    client: FlaskClient, problem: Problem, cart_id: str, catalog: StandInCatalog, body: bytes
+    client: FlaskClient, problem: Problem, cart_id: str, catalog: FakeCatalog, body: bytes
 ) -> None:
     catalog.status, catalog.body = 200, body
     problem(client.put(item_url(cart_id, "linen-tea-towels"), json={"quantity": 1}), 503)
@@ -441,7 +441,7 @@ def test_a_catalog_answer_of_another_shape_is_a_503(
 
 
 def test_an_open_circuit_answers_503_without_calling_the_catalog(
-    client: FlaskClient, problem: Problem, cart_id: str, catalog: StandInCatalog
+    client: FlaskClient, problem: Problem, cart_id: str, catalog: FakeCatalog
 ) -> None:
     catalog.down = True
     for _ in range(2):  # 3 attempts each: the breaker opens after 5 failures in a row
@@ -455,7 +455,7 @@ def test_an_open_circuit_answers_503_without_calling_the_catalog(
 
 
 def test_the_request_id_is_passed_on_to_the_catalog(
-    client: FlaskClient, cart_id: str, catalog: StandInCatalog
+    client: FlaskClient, cart_id: str, catalog: FakeCatalog
 ) -> None:
     client.put(
         item_url(cart_id, "linen-tea-towels"),
@@ -469,7 +469,7 @@ def test_the_request_id_is_passed_on_to_the_catalog(
 
 
 def test_readiness_depends_on_dynamodb_not_the_catalog(
-    client: FlaskClient, problem: Problem, catalog: StandInCatalog, store: CartStore
+    client: FlaskClient, problem: Problem, catalog: FakeCatalog, store: CartStore
 ) -> None:
     catalog.down = True
     response = client.get("/readyz")

@@ -6,21 +6,11 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask
+from tests.checks import config_error
 
 from cart.app import CartSettings, create_app
-from emporium.config import ConfigError
 
 METRICS = "http://localhost:9090"  # /metrics is served on METRICS_PORT (9090) only
-
-
-def config_error(read: Callable[[], object]) -> str:
-    """The message of the ConfigError `read` raises, checked to be a single line."""
-    with pytest.raises(ConfigError) as caught:
-        read()
-    message = str(caught.value)
-    assert message
-    assert "\n" not in message
-    return message
 
 
 def settings_env(**overrides: str) -> dict[str, str]:

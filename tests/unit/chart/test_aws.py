@@ -30,7 +30,7 @@ from tests.unit.chart.conftest import (
 
 from cart.store import CartStore
 from catalog.store import CatalogStore
-from edge.routes import load_routes
+from edge.route_table import load_routes
 from orders.store import OrdersStore
 
 AWS = SETUPS["eks"]  # values-eks.yaml declares the tables and the cache

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.unit.chart.conftest import CHART, ROOT, SETUPS, name, template
 
-from edge.routes import load_routes
+from edge.route_table import load_routes
 
 EDGE_TABLE = ROOT / "services" / "edge" / "routes.json"
 CHART_TABLE = CHART / "files" / "routes.json"

@@ -16,7 +16,7 @@ from tests.unit.chart.conftest import SECRET_VALUES, SETUPS, Release, name, temp
 from cart.app import CartSettings
 from catalog.app import CatalogSettings
 from edge.app import EdgeSettings
-from edge.routes import load_routes
+from edge.route_table import load_routes
 from emporium.config import Env, ServiceSettings
 from fulfillment.app import FulfillmentSettings
 from orders.app import OrdersSettings

@@ -7,7 +7,7 @@ import jwt
 import pytest
 
 from devstack.issuer.app import create_app as create_issuer
-from devstack.stack import ISSUER, SERVICES, Ports, service_env
+from devstack.stack import ISSUER, SERVICES, Addresses, Ports, service_env
 
 
 def names() -> list[str]:
@@ -32,7 +32,7 @@ def test_the_issuer_s_port_is_oidc_port() -> None:
 @pytest.fixture
 def env() -> dict[str, str]:
     ports = Ports.from_env({"OIDC_PORT": "9186", "EDGE_PORT": "9080"})
-    return service_env(ports, {})
+    return service_env(ports.addresses(), {})
 
 
 def test_orders_expects_the_issuer_and_audience_of_the_tokens_it_will_get(
@@ -69,3 +69,30 @@ def test_a_sign_in_may_return_to_the_store_by_either_name(env: dict[str, str], h
         },
     )
     assert page.status_code == 200, page.get_data(as_text=True)
+
+
+def test_a_service_is_told_only_of_the_services_that_run() -> None:
+    where = Addresses(
+        dynamodb="http://db:8000", redis="redis://r:6379/0", services={"orders": "http://o"}
+    )
+    env = service_env(where, {})
+    assert env["FULFILLMENT_ORDERS_URL"] == "http://o"
+    assert "CART_CATALOG_URL" not in env
+    assert "ORDERS_OIDC_ISSUER" not in env  # no issuer, no sign-in
+    assert (env["AWS_ENDPOINT_URL_DYNAMODB"], env["REDIS_URL"]) == (
+        "http://db:8000",
+        "redis://r:6379/0",
+    )
+
+
+def test_the_tokens_and_keys_given_are_kept_and_orders_and_fulfillment_share_one() -> None:
+    given = {
+        "CATALOG_ADMIN_TOKEN": "a" * 24,
+        "ORDERS_INTERNAL_TOKEN": "i" * 24,
+        "WEB_CONCURRENCY": "1",
+    }
+    env = service_env(Ports.free().addresses(), given)
+    assert env["CATALOG_ADMIN_TOKEN"] == "a" * 24
+    assert env["ORDERS_INTERNAL_TOKEN"] == env["FULFILLMENT_ORDERS_TOKEN"] == "i" * 24
+    assert env["WEB_CONCURRENCY"] == "1"
+    assert env["ORDERS_HMAC_KEY"] != service_env(Ports.free().addresses(), given)["ORDERS_HMAC_KEY"]

@@ -1,10 +1,10 @@
 """The edge as a reverse proxy, in front of real upstream HTTP servers: what it forwards, what it
 relays, and how it answers when an upstream is down or slow.
 
-Each service of the route table gets a real HTTP server on 127.0.0.1, in a thread, recording
-what reaches it; the edge in front of them is driven with Flask's test client. Servers are shut
-down and the edge's kept-alive upstream connections closed after each test, since warnings
-(ResourceWarning included) are errors.
+Each service of the route table gets a fake (`tests.neighbours`) served over real HTTP on
+127.0.0.1, in a thread, recording what reaches it; the edge in front of them is driven with
+Flask's test client. Servers are shut down and the edge's kept-alive upstream connections
+closed after each test, since warnings (ResourceWarning included) are errors.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ import socket
 import socketserver
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from tests.neighbours import Neighbour, serve
 from werkzeug.datastructures import Headers
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.test import TestResponse
 from werkzeug.wrappers import Request, Response
 
@@ -31,9 +32,7 @@ from edge.app import create_app
 from edge.proxy import Proxy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    pass
 
 SERVICES = ("catalog", "cart", "orders", "ui")
 
@@ -51,23 +50,18 @@ class Seen:
     body: bytes
 
 
-class Upstream:
-    """A real HTTP/1.1 server on 127.0.0.1 (port 0) that records requests and answers with
-    `respond` (by default 200 and a small JSON body naming the service)."""
+class Upstream(Neighbour):
+    """One service behind the edge, faked as every neighbour is (`tests.neighbours`) and served
+    over HTTP on 127.0.0.1: it records requests as they reached it and answers with `respond`
+    (by default 200 and a small JSON body naming the service)."""
 
     def __init__(self, name: str) -> None:
+        super().__init__()
         self.name = name
         self.seen: list[Seen] = []
         self.respond: Respond = self._hello
         # Slow handlers wait on this; it is set at shutdown so none outlives the test.
         self.released = threading.Event()
-        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL,))
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}"
 
     def _hello(self, request: Request) -> Response:
         return Response(
@@ -76,24 +70,18 @@ class Upstream:
             headers={"X-Upstream": self.name},
         )
 
-    def _app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
-        self.seen.append(
-            Seen(request.method, environ["REQUEST_URI"], Headers(request.headers), request.data)
-        )
-        response = self.respond(request)
-        return response(environ, start_response)
+    def answer(self, request: Request) -> Response:
+        target = request.environ["REQUEST_URI"]
+        self.seen.append(Seen(request.method, target, Headers(request.headers), request.data))
+        return self.respond(request)
+
+    def closing(self) -> None:
+        self.released.set()
 
     @property
     def last(self) -> Seen:
         assert self.seen, f"nothing reached {self.name}"
         return self.seen[-1]
-
-    def stop(self) -> None:
-        self.released.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
 
 
 def unused_port() -> int:
@@ -108,13 +96,10 @@ def unused_port() -> int:
 def upstreams() -> Iterator[dict[str, Upstream]]:
     """One running upstream per service of the route table, by service name."""
     servers: dict[str, Upstream] = {}
-    try:
+    with ExitStack() as running:
         for name in SERVICES:
-            servers[name] = Upstream(name)
+            running.enter_context(serve(servers.setdefault(name, Upstream(name))))
         yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 @pytest.fixture

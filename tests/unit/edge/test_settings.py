@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
+from tests.checks import config_error
 
 from edge.app import EdgeSettings, create_app, upstream_variable
-from edge.routes import Route
-from emporium.config import ConfigError
+from edge.route_table import Route
 
 UPSTREAMS = {
     "EDGE_UPSTREAM_CATALOG": "http://127.0.0.1:8081",
@@ -16,16 +14,6 @@ UPSTREAMS = {
     "EDGE_UPSTREAM_ORDERS": "http://127.0.0.1:8083",
     "EDGE_UPSTREAM_UI": "https://ui.internal:8443/",
 }
-
-
-def config_error(read: Callable[[], object]) -> str:
-    """The message of the ConfigError `read` raises, checked to be a single line."""
-    with pytest.raises(ConfigError) as caught:
-        read()
-    message = str(caught.value)
-    assert message
-    assert "\n" not in message
-    return message
 
 
 def without(name: str) -> dict[str, str]:

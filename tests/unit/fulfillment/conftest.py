@@ -1,6 +1,7 @@
 """Fixtures of fulfillment's unit tests: Redis is fakeredis (streams and consumer groups
 included); DynamoDB, where charges and shipments are recorded, is moto's in-memory mock;
-orders is the HTTP stand-in of the integration tests, served in-process.
+orders is `tests.neighbours.FakeOrders`, called in process through fulfillment's own
+`ServiceClient`.
 
 Workers are driven turn by turn (`Worker.poll`, `Worker.handle`) with tiny block and claim
 times; a test that needs the loop itself runs `Worker.run` in a thread and stops it.
@@ -18,7 +19,7 @@ import fakeredis
 import pytest
 import redis
 from redis.typing import EncodableT, FieldT
-from tests.integration.test_fulfillment import ORDERS_TOKEN, OrdersStandIn, order_placed
+from tests.neighbours import ORDERS_TOKEN, FakeOrders, connect, order_placed
 
 from emporium.dynamodb import DynamoDBSettings, dynamodb_client, from_item
 from emporium.outbound import OutboundSettings, ServiceClient
@@ -51,11 +52,11 @@ OUTBOUND = OutboundSettings(
 
 @dataclass
 class Rig:
-    """A stream in fakeredis, the orders stand-in, and what tests do with them."""
+    """A stream in fakeredis, orders' fake, and what tests do with them."""
 
     server: fakeredis.FakeServer
     client: redis.Redis
-    orders: OrdersStandIn
+    orders: FakeOrders
     store: FulfillmentStore
     fulfillment: Fulfillment
 
@@ -79,7 +80,7 @@ class Rig:
         return Worker(options.pop("client"), options.pop("process"), **options)
 
     def publish(self, order_id: str, last4: str = "4242", **fields: str) -> bytes:
-        """XADD an OrderPlaced for `order_id`, placed at the stand-in too (or XADD `fields`)."""
+        """XADD an OrderPlaced for `order_id`, placed at orders' fake too (or XADD `fields`)."""
         self.orders.place(order_id)
         message: dict[FieldT, EncodableT] = {"event": order_placed(order_id, last4)}
         if fields:
@@ -128,14 +129,22 @@ def client(redis_server: fakeredis.FakeServer) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def orders() -> Iterator[OrdersStandIn]:
-    with OrdersStandIn() as stand_in:
-        yield stand_in
+def orders() -> Iterator[FakeOrders]:
+    orders = FakeOrders()
+    yield orders
+    orders.closing()  # a call still held gives up
+
+
+def orders_client_of(orders: FakeOrders, token: str = ORDERS_TOKEN) -> OrdersClient:
+    """Fulfillment's client of orders' status API, calling `orders` in process."""
+    client = ServiceClient("orders", "http://orders.test", OUTBOUND)
+    connect(client, orders)
+    return OrdersClient(client, token)
 
 
 @pytest.fixture
-def orders_client(orders: OrdersStandIn) -> OrdersClient:
-    return OrdersClient(ServiceClient("orders", orders.url, OUTBOUND), ORDERS_TOKEN)
+def orders_client(orders: FakeOrders) -> OrdersClient:
+    return orders_client_of(orders)
 
 
 @pytest.fixture
@@ -155,7 +164,7 @@ def fulfillment(store: FulfillmentStore, orders_client: OrdersClient) -> Fulfill
 def rig(
     redis_server: fakeredis.FakeServer,
     client: redis.Redis,
-    orders: OrdersStandIn,
+    orders: FakeOrders,
     store: FulfillmentStore,
     fulfillment: Fulfillment,
 ) -> Rig:

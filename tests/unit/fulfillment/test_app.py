@@ -10,7 +10,7 @@ from typing import Any
 
 import fakeredis
 import pytest
-from tests.integration.test_fulfillment import ORDERS_TOKEN, OrdersStandIn, order_placed
+from tests.neighbours import ORDERS_TOKEN, FakeOrders, order_placed, serve
 from tests.unit.fulfillment.conftest import STREAM, records, shared_dynamodb_client
 
 import fulfillment.__main__
@@ -196,10 +196,11 @@ def test_the_loop_starts_once_per_process_after_a_fork_or_on_first_use(
     monkeypatch.setattr(
         os, "register_at_fork", lambda *, after_in_child: hooks.append(after_in_child)
     )
-    with OrdersStandIn() as orders:
+    orders = FakeOrders()
+    with serve(orders) as orders_url:  # the worker's own client calls it
         app = create_app(
             settings_environ(
-                **WITH_TABLE, FULFILLMENT_ORDERS_URL=orders.url, ORDERS_EVENTS_STREAM=STREAM
+                **WITH_TABLE, FULFILLMENT_ORDERS_URL=orders_url, ORDERS_EVENTS_STREAM=STREAM
             )
         )
         consumer: ConsumerThread = app.extensions["fulfillment"]

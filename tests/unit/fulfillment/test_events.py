@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from tests.integration.test_fulfillment import order_placed
+from tests.neighbours import order_placed
 
+from emporium.models import Money
 from fulfillment.events import MalformedEventError, parse_event
+from orders.events import order_placed as orders_event
+from orders.models import Address, Customer, Order, OrderItem, StatusChange
 
 
 def document(**changes: Any) -> dict[str, Any]:
@@ -71,3 +74,30 @@ def test_the_reason_names_fields_but_not_their_values() -> None:
         parse_event(fields(document(payload__customerEmail=["ada@example.com"])))
     assert "payload.customerEmail" in str(caught.value)
     assert "ada@example.com" not in str(caught.value)
+
+
+def test_fulfillment_reads_the_event_orders_makes() -> None:
+    """The consumer's side of the contract: the schema is orders' (`orders.events`)."""
+    money = Money(amount=2400, currency="USD")
+    order = Order(
+        id="ord-" + "0" * 32,
+        status="PLACED",
+        items=[
+            OrderItem(productId="mug", name="Mug", quantity=2, unitPrice=money, lineTotal=money)
+        ],
+        total=money,
+        customer=Customer(
+            email="ada@example.com",
+            name="Ada Lovelace",
+            address=Address(
+                line1="1 Analytical St", city="London", postalCode="N1 9GU", country="GB"
+            ),
+        ),
+        paymentLast4="4242",
+        createdAt="2026-11-27T06:00:00.000Z",
+        statusHistory=[StatusChange(status="PLACED", at="2026-11-27T06:00:00.000Z")],
+    )
+    event = parse_event(fields(orders_event(order)))
+    assert (event.type, event.version, event.orderId) == ("OrderPlaced", 1, order.id)
+    assert (event.payload.total.amount, event.payload.items[0].quantity) == (2400, 2)
+    assert event.payload.customerEmail == "ada@example.com"

@@ -7,12 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.integration.test_fulfillment import OrdersStandIn, order_placed
-from tests.unit.conftest import Counter
-from tests.unit.fulfillment.conftest import OUTBOUND, records, shared_dynamodb_client
+from tests.checks import Counter
+from tests.neighbours import FakeOrders, order_placed
+from tests.unit.fulfillment.conftest import orders_client_of, records, shared_dynamodb_client
 
-from devstack.processes import free_port
-from emporium.outbound import ServiceClient
 from fulfillment.events import OrderPlaced, parse_event
 from fulfillment.steps import (
     Fulfillment,
@@ -36,7 +34,7 @@ def record(store: FulfillmentStore, kind: Kind, order_id: str) -> dict[str, Any]
 def test_an_approved_order_is_charged_marked_paid_and_shipped(
     fulfillment: Fulfillment,
     store: FulfillmentStore,
-    orders: OrdersStandIn,
+    orders: FakeOrders,
     counter: Callable[..., Counter],
 ) -> None:
     charges, shipments = (
@@ -59,7 +57,7 @@ def test_an_approved_order_is_charged_marked_paid_and_shipped(
 def test_a_card_ending_in_0000_is_declined_and_nothing_ships(
     fulfillment: Fulfillment,
     store: FulfillmentStore,
-    orders: OrdersStandIn,
+    orders: FakeOrders,
     counter: Callable[..., Counter],
 ) -> None:
     shipments = counter("fulfillment_effects_total", effect="ship")
@@ -76,7 +74,7 @@ def test_a_card_ending_in_0000_is_declined_and_nothing_ships(
 def test_running_the_steps_again_charges_and_ships_nothing_more(
     fulfillment: Fulfillment,
     store: FulfillmentStore,
-    orders: OrdersStandIn,
+    orders: FakeOrders,
     counter: Callable[..., Counter],
 ) -> None:
     charges = counter("fulfillment_effects_total", effect="charge")
@@ -94,7 +92,7 @@ def test_running_the_steps_again_charges_and_ships_nothing_more(
 
 
 def test_a_recorded_decision_is_used_even_if_the_card_would_now_decide_otherwise(
-    fulfillment: Fulfillment, store: FulfillmentStore, orders: OrdersStandIn
+    fulfillment: Fulfillment, store: FulfillmentStore, orders: FakeOrders
 ) -> None:
     orders.place("ord-4")
     fulfillment(event("ord-4", last4="0000"))
@@ -104,7 +102,7 @@ def test_a_recorded_decision_is_used_even_if_the_card_would_now_decide_otherwise
 
 
 def test_each_record_is_one_item_keyed_by_kind_and_order(
-    fulfillment: Fulfillment, store: FulfillmentStore, orders: OrdersStandIn
+    fulfillment: Fulfillment, store: FulfillmentStore, orders: FakeOrders
 ) -> None:
     orders.place("ord-5")
     fulfillment(event("ord-5"))
@@ -116,7 +114,7 @@ def test_each_record_is_one_item_keyed_by_kind_and_order(
 def test_a_charge_recorded_by_another_worker_first_is_read_back_not_made_again(
     fulfillment: Fulfillment,
     store: FulfillmentStore,
-    orders: OrdersStandIn,
+    orders: FakeOrders,
     counter: Callable[..., Counter],
 ) -> None:
     charges = counter("fulfillment_effects_total", effect="charge")
@@ -137,7 +135,7 @@ def test_a_charge_recorded_by_another_worker_first_is_read_back_not_made_again(
 
 
 def test_dynamodb_failing_means_retry_later_and_charges_nothing(
-    orders_client: OrdersClient, orders: OrdersStandIn, aws: None
+    orders_client: OrdersClient, orders: FakeOrders, aws: None
 ) -> None:
     missing = FulfillmentStore(shared_dynamodb_client, "no-such-table")  # never created
     orders.place("ord-7")
@@ -157,7 +155,7 @@ def test_dynamodb_failing_means_retry_later_and_charges_nothing(
     ],
 )
 def test_a_transition_made_now_or_before_is_done(
-    orders_client: OrdersClient, orders: OrdersStandIn, answer: tuple[int, Any], asked: Any
+    orders_client: OrdersClient, orders: FakeOrders, answer: tuple[int, Any], asked: Any
 ) -> None:
     orders.script.append(answer)
     orders_client.set_status("o", asked)
@@ -175,7 +173,7 @@ def test_a_transition_made_now_or_before_is_done(
     ],
 )
 def test_a_refused_transition_is_a_step_failure(
-    orders_client: OrdersClient, orders: OrdersStandIn, answer: Any, asked: Any, reason: str
+    orders_client: OrdersClient, orders: FakeOrders, answer: Any, asked: Any, reason: str
 ) -> None:
     orders.script.append(answer)
     with pytest.raises(StepRefusedError, match=reason):
@@ -185,24 +183,23 @@ def test_a_refused_transition_is_a_step_failure(
 # The shared client reports every 5xx as the service being unavailable.
 @pytest.mark.parametrize("answer", [503, 502, 500, 429])
 def test_orders_unavailable_or_busy_means_retry_later(
-    orders_client: OrdersClient, orders: OrdersStandIn, answer: int
+    orders_client: OrdersClient, orders: FakeOrders, answer: int
 ) -> None:
     orders.script.append((answer, {}))
     with pytest.raises(RetryLaterError):
         orders_client.set_status("o", "PAID")
 
 
-def test_orders_unreachable_means_retry_later() -> None:
-    client = OrdersClient(
-        ServiceClient("orders", f"http://127.0.0.1:{free_port()}", OUTBOUND), "t" * 16
-    )
+def test_orders_unreachable_means_retry_later(orders: FakeOrders) -> None:
+    orders.down = True
+    client = orders_client_of(orders)
     with pytest.raises(RetryLaterError, match="orders is unavailable"):
         client.set_status("o", "PAID")
 
 
-def test_a_refused_token_means_retry_later_not_a_failed_order(orders: OrdersStandIn) -> None:
+def test_a_refused_token_means_retry_later_not_a_failed_order(orders: FakeOrders) -> None:
     orders.place("o")
-    client = OrdersClient(ServiceClient("orders", orders.url, OUTBOUND), "wrong-token-wrong")
+    client = orders_client_of(orders, token="wrong-token-wrong")
     with pytest.raises(RetryLaterError, match="FULFILLMENT_ORDERS_TOKEN"):
         client.set_status("o", "PAID")
     assert orders.puts == [("o", "PAID", 403)]

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.integration.test_fulfillment import order_placed
-from tests.unit.conftest import Counter
+from tests.checks import Counter
+from tests.neighbours import order_placed
 from tests.unit.fulfillment.conftest import GROUP, STREAM, Rig
 
 from fulfillment.events import OrderPlaced, parse_event

@@ -1,12 +1,12 @@
 """Fixtures of the orders unit tests: the service on the Flask test client with moto's DynamoDB,
-fakeredis, stand-ins for the cart and catalog services (their real selves are in the
-integration tests), and a loopback OpenID Connect issuer whose ID tokens list orders."""
+fakeredis, `tests.neighbours`' fake cart and catalog called through the app's own
+`ServiceClient`s (their real selves are in the integration tests), and a loopback OpenID
+Connect issuer whose ID tokens list orders."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,67 +16,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from moto import mock_aws
 from tests.clock import Clock
+from tests.neighbours import FakeCart, FakeCatalog, catalog_product, connect
 from tests.oidc_issuer import AUDIENCE, LocalIssuer
 from tests.shoppers import checkout_body
 
 import orders.app
-from emporium.outbound import DependencyUnavailableError, Reply
 
 TOKEN = "internal-token-for-tests"
 HMAC_KEY = "hmac-key-for-unit-tests-0123456789abcdef"
 STREAM = "emporium:orders:events"
-PRICES = {"mug": 1200, "kettle": 4500}
-
-
-class FakeCatalog:
-    """Catalog's product reads: `/internal/catalog/products/{id}` from its table (`prices`, the
-    current data), `/api/catalog/products/{id}` through its cache (`cached`, which a test may
-    leave behind the table)."""
-
-    def __init__(self) -> None:
-        self.prices = dict(PRICES)
-        self.cached = dict(PRICES)
-        # Checkouts wait here for each other, so that all of them race for the same write.
-        self.rendezvous: threading.Barrier | None = None
-
-    def get(self, path: str, params: Any = None) -> Reply:
-        if self.rendezvous is not None:
-            self.rendezvous.wait(timeout=10)
-        route, _, product_id = path.rpartition("/")
-        prices = {"/internal/catalog/products": self.prices, "/api/catalog/products": self.cached}
-        if product_id not in prices[route]:
-            return Reply(404, {}, b"{}")
-        body = {
-            "id": product_id,
-            "name": product_id.title(),
-            "price": {"amount": prices[route][product_id], "currency": "USD"},
-        }
-        return Reply(200, {}, json.dumps(body).encode())
-
-
-class FakeCart:
-    def __init__(self) -> None:
-        self.carts: dict[str, list[dict[str, Any]]] = {}
-        self.down = False
-        # What deleting a cart does instead of deleting it: raise this, or answer this status.
-        self.delete_fails: Exception | int | None = None
-
-    def get(self, path: str, params: Any = None) -> Reply:
-        if self.down:
-            raise DependencyUnavailableError("cart", 1)
-        cart_id = path.rsplit("/", 1)[1]
-        if cart_id not in self.carts:
-            return Reply(404, {}, b"{}")
-        return Reply(200, {}, json.dumps({"id": cart_id, "items": self.carts[cart_id]}).encode())
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Reply:
-        assert method == "DELETE"
-        if isinstance(self.delete_fails, Exception):
-            raise self.delete_fails
-        if self.delete_fails is not None:
-            return Reply(self.delete_fails, {}, b"{}")
-        self.carts.pop(path.rsplit("/", 1)[1], None)
-        return Reply(204, {}, b"")
 
 
 @dataclasses.dataclass
@@ -132,6 +80,7 @@ def orders_environ(issuer: LocalIssuer) -> dict[str, str]:
         "ORDERS_OIDC_AUDIENCE": AUDIENCE,
         # Each app's relay thread outlives its test; the tests run the relay themselves.
         "ORDERS_RELAY_INTERVAL_SECONDS": "3600",
+        "OUTBOUND_BACKOFF_SECONDS": "0",  # retry the cart and catalog without waiting
     }
 
 
@@ -143,10 +92,16 @@ def store(monkeypatch: pytest.MonkeyPatch, issuer: LocalIssuer) -> Iterator[Stor
     )
     with mock_aws():
         app = orders.app.create_app(orders_environ(issuer))
-        cart, catalog, clock = FakeCart(), FakeCatalog(), Clock()
+        cart, clock = FakeCart(), Clock()
+        catalog = FakeCatalog(
+            catalog_product("mug", "Mug", 1200), catalog_product("kettle", "Kettle", 4500)
+        )
+        catalog.keep_cache()  # so that a test can move the table ahead of the cache
         wired = app.extensions["orders"]
+        connect(wired.cart, cart)
+        connect(wired.catalog, catalog)
         app.extensions["orders"] = dataclasses.replace(
-            wired, cart=cart, catalog=catalog, store=dataclasses.replace(wired.store, clock=clock)
+            wired, store=dataclasses.replace(wired.store, clock=clock)
         )
         cart.carts["crt-1"] = [
             {"productId": "mug", "name": "Mug", "quantity": 2, "unitPrice": {"amount": 999}},

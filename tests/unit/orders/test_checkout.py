@@ -21,8 +21,7 @@ from prometheus_client import REGISTRY
 from tests.shoppers import checkout_body
 from tests.unit.orders.conftest import HMAC_KEY, STREAM, Store
 
-from emporium.outbound import DependencyUnavailableError
-from orders.checkout import Orders, relay_unpublished
+from orders.checkout import OrdersDependencies, relay_unpublished
 from orders.events import EventPublisher
 from orders.models import Checkout, Order
 from orders.store import OUTBOX_LEASE_SECONDS
@@ -201,7 +200,7 @@ def test_the_total_the_shopper_saw_is_the_total_charged(store: Store) -> None:
 
 
 def test_a_total_that_changed_is_asked_about_and_nothing_is_written(store: Store) -> None:
-    store.catalog.prices["kettle"] = 4900  # repriced since the shopper looked
+    store.catalog.set_price("kettle", 4900)  # repriced since the shopper looked
     answer = store.checkout(expectedTotal={"amount": TOTAL, "currency": "USD"})
     assert answer.status_code == 409
     problem = answer.get_json()
@@ -217,7 +216,7 @@ def test_a_total_that_changed_is_asked_about_and_nothing_is_written(store: Store
 
 
 def test_without_an_expected_total_the_current_total_is_charged(store: Store) -> None:
-    store.catalog.prices["kettle"] = 4900
+    store.catalog.set_price("kettle", 4900)
     placed = store.checkout()
     assert placed.status_code == 201
     assert placed.get_json()["total"]["amount"] == 2 * 1200 + 4900
@@ -251,8 +250,8 @@ def test_the_openapi_documents_the_expected_total_and_its_409(store: Store) -> N
 # The outbox relay.
 
 
-def orders_of(store: Store) -> Orders:
-    orders: Orders = store.app.extensions["orders"]
+def orders_of(store: Store) -> OrdersDependencies:
+    orders: OrdersDependencies = store.app.extensions["orders"]
     return orders
 
 
@@ -373,12 +372,12 @@ def cleanup_failures(reason: str) -> float:
 @pytest.mark.parametrize(
     ("failure", "reason"),
     [
-        (DependencyUnavailableError("cart", 1), "unavailable"),  # 5xx, timeouts, circuit open
-        (urllib3.exceptions.ReadTimeoutError(None, "/", "read timed out"), "error"),
+        (503, "unavailable"),  # the client gave up: 5xx, timeouts, circuit open
+        (urllib3.exceptions.ReadTimeoutError(None, "/", "read timed out"), "unavailable"),
         (RuntimeError("anything else"), "error"),
         (409, "refused"),
     ],
-    ids=["unavailable", "a-raw-timeout", "an-exception", "a-4xx"],
+    ids=["a-5xx", "a-timeout", "an-exception", "a-4xx"],
 )
 def test_a_placed_order_is_a_201_whatever_becomes_of_its_cart(
     store: Store, failure: Exception | int, reason: str
@@ -407,7 +406,7 @@ def test_a_cart_already_gone_is_no_cleanup_failure(store: Store) -> None:
 
 
 def test_lines_are_priced_from_catalogs_current_data_not_its_cache(store: Store) -> None:
-    store.catalog.prices["mug"] = 1500  # written a moment ago; the cached read still says 1200
+    store.catalog.set_price("mug", 1500)  # written a moment ago; the cached read still says 1200
     order = store.checkout().get_json()
     assert [(item["productId"], item["unitPrice"]["amount"]) for item in order["items"]] == [
         ("mug", 1500),
@@ -417,7 +416,7 @@ def test_lines_are_priced_from_catalogs_current_data_not_its_cache(store: Store)
 
 
 def test_a_product_catalog_no_longer_has_is_a_422_even_if_still_cached(store: Store) -> None:
-    del store.catalog.prices["kettle"]
+    del store.catalog.products["kettle"]
     answer = store.checkout()
     assert answer.status_code == 422
     assert answer.get_json()["type"].endswith("/product-unavailable")
@@ -450,3 +449,21 @@ def test_a_placed_order_is_a_201_when_its_outbox_entry_cannot_be_cleared(store: 
     placed = store.checkout()
     assert placed.status_code == 201
     assert published(store) == [placed.get_json()["id"]]
+
+
+# The relay when nothing failed.
+
+
+def test_an_order_published_at_checkout_leaves_the_relay_nothing_to_do(store: Store) -> None:
+    order_id = store.checkout().get_json()["id"]
+    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    assert relay_unpublished(orders_of(store)) == 0
+    assert published(store) == [order_id]
+
+
+def test_a_relay_told_to_stop_publishes_nothing(store: Store) -> None:
+    place_while_redis_is_down(store, 2)
+    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    assert relay_unpublished(orders_of(store), stop=lambda: True) == 0
+    assert store.events() == []
+    assert relay_unpublished(orders_of(store)) == 2  # the next run takes them

@@ -287,3 +287,57 @@ def test_the_internal_openapi_documents_every_status_of_a_status_change(store: S
     document = store.client.get("/internal/orders/openapi.json").get_json()
     put = document["paths"]["/internal/orders/{order_id}/status"]["put"]
     assert {"200", "401", "403", "404", "409", "422", "503"} <= set(put["responses"])
+
+
+# Placing, replaying, and what a shopper is told.
+
+
+def test_a_placed_order_says_where_it_lives_and_a_replay_says_it_is_one(store: Store) -> None:
+    placed = store.checkout(key="key-located-01")
+    assert placed.status_code == 201
+    assert placed.headers["Location"] == f"/api/orders/orders/{placed.get_json()['id']}"
+    assert "Idempotent-Replayed" not in placed.headers
+    replayed = store.checkout(key="key-located-01")
+    assert replayed.status_code == 201
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.get_json() == placed.get_json()
+
+
+def test_catalog_out_of_reach_is_a_503_and_nothing_is_written(store: Store) -> None:
+    store.catalog.down = True
+    answer = store.checkout()
+    assert answer.status_code == 503
+    assert "Retry-After" in answer.headers
+    assert store.items() == []
+    assert store.events() == []
+    assert "crt-1" in store.cart.carts
+
+
+def test_catalog_answering_what_it_never_should_is_a_502_and_nothing_is_written(
+    store: Store,
+) -> None:
+    store.catalog.status = 403
+    answer = store.checkout()
+    assert answer.status_code == 502
+    assert store.items() == []
+    assert "crt-1" in store.cart.carts
+
+
+# Listing: what is refused.
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "ten"])
+def test_a_page_size_out_of_bounds_is_a_422(store: Store, limit: str) -> None:
+    answer = store.mine(limit=limit)
+    assert answer.status_code == 422
+    assert answer.get_json()["errors"][0]["location"] == "query.limit"
+
+
+def test_a_cursor_not_shaped_like_one_is_a_422(store: Store) -> None:
+    answer = store.mine(cursor="not a cursor!")
+    assert answer.status_code == 422
+    assert answer.get_json()["errors"][0]["location"] == "query.cursor"
+
+
+def test_a_customer_without_orders_gets_an_empty_last_page(store: Store) -> None:
+    assert store.mine("grace@example.com").get_json() == {"items": [], "nextCursor": None}

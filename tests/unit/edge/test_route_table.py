@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.routes import Route, RouteTableError, load_routes, route_for
+from edge.route_table import Route, RouteTableError, load_routes, route_for
 from emporium.config import ConfigError
 
 

@@ -1,13 +1,11 @@
-"""The shared outbound client against a real local HTTP server."""
+"""The shared outbound client against a real local HTTP server (a `tests.neighbours` fake)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-from werkzeug.serving import make_server
+from tests.neighbours import Neighbour, serve
 from werkzeug.wrappers import Request, Response
 
 from devstack.processes import free_port
@@ -30,34 +28,28 @@ SETTINGS = OutboundSettings(
 )
 
 
-class Upstream:
-    """A local HTTP server whose answers the test scripts; it records every request."""
+class Upstream(Neighbour):
+    """The service called, faked as every neighbour is (`tests.neighbours`) and served on
+    loopback, since the client's own HTTP is under test. It answers the statuses of `answers`
+    in turn (then 200), and records every request in `seen`."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.seen: list[Request] = []
         self.answers: list[int] = []
-        self.server = make_server("127.0.0.1", 0, self._app)
-        self.url = f"http://127.0.0.1:{self.server.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever)
 
-    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        request = Request(environ)
+    def answer(self, request: Request) -> Response:
         request.get_data()
         self.seen.append(request)
         status = self.answers.pop(0) if self.answers else 200
-        return Response(b'{"ok": true}', status=status, mimetype="application/json")(
-            environ, start_response
-        )
+        return Response(b'{"ok": true}', status=status, mimetype="application/json")
 
 
 @pytest.fixture
 def upstream() -> Iterator[Upstream]:
-    server = Upstream()
-    server.thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
-    server.thread.join()
+    fake = Upstream()
+    with serve(fake):
+        yield fake
 
 
 def test_passes_the_request_id_and_a_child_of_the_trace(upstream: Upstream) -> None:

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
+from tests.unit.emporium.shop import ITEM
 
 from emporium import health
 from emporium.background import PerProcess
@@ -65,7 +66,7 @@ def logging_view(app: Flask) -> Flask:
     """The app with a route that writes one log line while it serves a request."""
 
     def view() -> str:
-        logging.getLogger("catalog.test").info("serving", extra={"sku": "cast-iron-skillet"})
+        logging.getLogger("shop.test").info("serving", extra={"sku": "enamel-mug"})
         return "ok"
 
     app.add_url_rule("/log", "log", view)
@@ -90,9 +91,9 @@ def test_a_log_line_written_while_serving_is_json_with_the_request_and_trace_ids
     assert line["requestId"] == "req-42"
     assert line["traceId"] == TRACE_ID
     assert line["level"] == "info"
-    assert line["service"] == "catalog"
-    assert line["logger"] == "catalog.test"
-    assert line["sku"] == "cast-iron-skillet"
+    assert line["service"] == "shop"
+    assert line["logger"] == "shop.test"
+    assert line["sku"] == "enamel-mug"
     assert line["time"].endswith("Z")
 
 
@@ -128,7 +129,7 @@ def test_a_line_logged_after_the_request_carries_no_ids(
     logging_view: Flask, log_lines: LogLines
 ) -> None:
     logging_view.test_client().get("/log", headers={"X-Request-ID": "req-42"})
-    logging.getLogger("catalog.test").warning("between requests")
+    logging.getLogger("shop.test").warning("between requests")
     (line,) = lines_saying(log_lines(), "between requests")
     assert "requestId" not in line
     assert "traceId" not in line
@@ -213,8 +214,8 @@ def test_readyz_is_ready_when_every_dependency_answers(client: FlaskClient) -> N
 def test_readyz_is_503_when_dynamodb_fails(
     app: Flask, client: FlaskClient, problem: Problem
 ) -> None:
-    store = app.extensions["catalog"].store
-    store.client().delete_table(TableName=store.table)
+    shelf = app.extensions["shop"]
+    shelf.client().delete_table(TableName=shelf.table)
     document = problem(client.get("/readyz"), 503)
     assert document["checks"] == {"dynamodb": "failing", "redis": "ok"}
 
@@ -281,7 +282,7 @@ def test_metrics_are_served_on_the_metrics_port_only(client: FlaskClient) -> Non
 
 
 def test_the_metrics_port_serves_nothing_but_metrics(client: FlaskClient) -> None:
-    for path in ("/api/catalog/categories", "/healthz", "/readyz", "/metrics/"):
+    for path in ("/api/shop/items/mug", "/healthz", "/readyz", "/metrics/"):
         response = client.get(path, base_url=METRICS)
         assert response.status_code == 404, path
         assert response.mimetype == "application/problem+json"
@@ -308,10 +309,10 @@ def test_under_gunicorn_the_listening_port_decides_not_the_host_header(
 def test_requests_are_counted_by_route_template_not_raw_path(
     client: FlaskClient, counter: Callable[..., Any]
 ) -> None:
-    route = "/api/catalog/products/<product_id>"
+    route = ITEM
     served = counter("http_requests_total", method="GET", route=route, status="404")
-    client.get("/api/catalog/products/no-such-product")
-    client.get("/api/catalog/products/another-missing-product")
+    client.get("/api/shop/items/no-such-product")
+    client.get("/api/shop/items/another-missing-product")
     assert served.delta == 2
 
     samples = exposed_samples(client, "http_requests_total")
@@ -337,10 +338,8 @@ def test_unmatched_paths_share_one_route_label(
 def test_request_latency_is_observed_by_route(
     client: FlaskClient, counter: Callable[..., Any]
 ) -> None:
-    observed = counter(
-        "http_request_duration_seconds_count", method="GET", route="/api/catalog/categories"
-    )
-    client.get("/api/catalog/categories")
+    observed = counter("http_request_duration_seconds_count", method="GET", route=ITEM)
+    client.get("/api/shop/items/mug")
     assert observed.delta == 1
 
 
@@ -356,14 +355,9 @@ class FailingDynamoDB:
     def get_item(self, **_request: Any) -> Any:
         raise self.error
 
-    def query(self, **_request: Any) -> Any:
-        raise self.error
-
 
 def make_dynamodb_fail(app: Flask, error: Exception) -> None:
-    catalog = app.extensions["catalog"]
-    store = dataclasses.replace(catalog.store, client=lambda: FailingDynamoDB(error))
-    app.extensions["catalog"] = dataclasses.replace(catalog, store=store)
+    app.extensions["shop"].client = lambda: FailingDynamoDB(error)
 
 
 def client_error(code: str) -> ClientError:
@@ -385,7 +379,7 @@ def test_dynamodb_unavailable_is_a_503_problem_with_retry_after(
     app: Flask, problem: Problem, error: Exception
 ) -> None:
     make_dynamodb_fail(app, error)
-    response = app.test_client().get("/api/catalog/products/cast-iron-skillet")
+    response = app.test_client().get("/api/shop/items/mug")
     document = problem(response, 503)
     assert document["type"].endswith("/dependency-unavailable")
     assert response.headers["Retry-After"] == "1"
@@ -396,7 +390,7 @@ def test_a_dynamodb_error_of_a_malformed_request_is_a_500_problem(
     app: Flask, problem: Problem
 ) -> None:
     make_dynamodb_fail(app, client_error("ValidationException"))
-    response = app.test_client().get("/api/catalog/products?limit=5")
+    response = app.test_client().get("/api/shop/items/mug")
     problem(response, 500)
     assert "Retry-After" not in response.headers
     assert "secret detail" not in response.get_data(as_text=True)

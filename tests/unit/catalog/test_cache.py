@@ -493,15 +493,24 @@ def test_reads_fall_back_to_the_loader_when_redis_is_down(
     assert lookups.since() == {**NOTHING, "error": 1}
 
 
-def test_after_a_failure_redis_is_not_consulted_for_retry_after(
-    server: fakeredis.FakeServer, clock: Clock, lookups: Any
-) -> None:
+def failed_once(
+    server: fakeredis.FakeServer, clock: Clock, seconds_later: float
+) -> ReadThroughCache:
+    """A cache (retry_after 2 s) holding a value, whose Redis failed one read and is back,
+    still holding the value, `seconds_later`."""
     cache = new_cache(server, retry_after=2.0)
     read(cache, Loader(b"cached"))
     server.connected = False
     read(cache, Loader(b"from the store"))
-    server.connected = True  # Redis is back, still holding the cached value
-    clock.now += 1.9
+    server.connected = True
+    clock.now += seconds_later
+    return cache
+
+
+def test_after_a_failure_redis_is_not_consulted_for_retry_after(
+    server: fakeredis.FakeServer, clock: Clock, lookups: Any
+) -> None:
+    cache = failed_once(server, clock, 1.9)
     lookups.since()
 
     load = Loader(b"from the store again")
@@ -513,12 +522,7 @@ def test_after_a_failure_redis_is_not_consulted_for_retry_after(
 def test_redis_is_consulted_again_once_retry_after_has_passed(
     server: fakeredis.FakeServer, clock: Clock, lookups: Any
 ) -> None:
-    cache = new_cache(server, retry_after=2.0)
-    read(cache, Loader(b"cached"))
-    server.connected = False
-    read(cache, Loader(b"from the store"))
-    server.connected = True
-    clock.now += 2.0
+    cache = failed_once(server, clock, 2.0)
     lookups.since()
 
     assert read(cache, Loader(b"not needed")) == b"cached"
