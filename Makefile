@@ -5,6 +5,7 @@
 #   make images  the container images (needs Docker; `make base-images` first without a registry)
 #   make cluster, controllers, identity, push, deploy   the store on EKS (README: Deploy to AWS)
 #   make dev     skaffold dev on kind (README: Develop on kind with skaffold)
+#   make e2e     the store on a kind cluster, end to end (needs Docker, Go and `make images`)
 
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -31,6 +32,7 @@ BUILD_IMAGE ?= $(BASE_IMAGE)
 DEBIAN_IMAGE ?= debian:bookworm-slim
 
 .PHONY: help setup run test lint typecheck unit integration fmt bench images base-images chart-tools clean
+.PHONY: kind-node-image kind-up kind-down e2e
 .PHONY: deploy-tools cluster cluster-delete controllers identity push deploy port-forward logs dev
 
 # The deploy paths. The cluster's name and region are those of eksctl/cluster.yaml (change them
@@ -53,7 +55,7 @@ PORT ?= 8080
 SERVICE_PORT ?= http
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -78,7 +80,7 @@ typecheck: $(VENV)/.synced ## mypy, strict
 	$(BIN)/mypy
 
 unit: $(VENV)/.synced ## unit tests (Flask test client, in-process fakes)
-	$(BIN)/pytest -m "not integration" --cov --cov-report=term:skip-covered
+	$(BIN)/pytest -m "not integration and not e2e" --cov --cov-report=term:skip-covered
 
 integration: $(VENV)/.synced ## integration tests (redis-server, moto server, gunicorn; the images)
 	$(BIN)/pytest -m integration
@@ -104,6 +106,18 @@ images: ## build every image, tagged emporium/<name>:<git sha> and :dev, and pri
 
 base-images: ## no registry? Debian and Python bases from Debian packages (root, debootstrap)
 	docker/build-base-images
+
+kind-node-image: ## the kind node image, built from source through the Go module proxy (cached)
+	tests/kind/build-node-image >/dev/null
+
+kind-up: ## a kind cluster "emporium", the store's images loaded (context kind-emporium)
+	tests/kind/cluster up
+
+kind-down: ## delete the kind cluster "emporium"
+	tests/kind/cluster down
+
+e2e: $(VENV)/.synced ## the store on a new kind cluster: helm install, the journey, faults; then deleted
+	$(BIN)/pytest -m e2e tests/e2e
 
 clean: ## remove the virtual environments and caches
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage
@@ -164,5 +178,7 @@ logs: ## SERVICE=<name>: follow the logs of every pod of a service (any cluster)
 
 dev: ## skaffold dev on kind: build, load, deploy, port-forward, sync the UI's files (needs a kind cluster)
 	@echo "dev: skaffold dev --profile kind (kube context $$($(KUBECTL) config current-context 2>/dev/null || echo none)); Ctrl-C stops and uninstalls"
-	helm=$(HELM); skaffold=$(SKAFFOLD); PATH="$$(dirname "$$helm"):$$PATH" \
+	# skaffold loads the images with `kind load`: kind (and this host's docker wrapper, where
+	# needed) first on PATH, as tests/kind/cluster path gives them.
+	helm=$(HELM); skaffold=$(SKAFFOLD); PATH="$$(dirname "$$helm"):$$(tests/kind/cluster path)" \
 		"$$skaffold" dev --profile kind --port-forward=user

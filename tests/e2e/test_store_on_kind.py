@@ -1,0 +1,248 @@
+"""The store released with its Helm chart onto a kind cluster: `helm test`, a shopper's journey
+through a port-forward to the edge, a pod deleted and a worker scaled away mid-journey, and the
+NetworkPolicies enforced."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+import pytest
+import requests
+from tests.e2e.conftest import (
+    CHART,
+    CLUSTER,
+    NAMESPACE,
+    ROOT,
+    Cluster,
+    KindStore,
+    eventually,
+    figure,
+    port_forward,
+    tool,
+)
+from tests.unit.chart.conftest import EKS
+from tests.unit.chart.conftest import NAMESPACE as EKS_NAMESPACE
+from tests.unit.chart.conftest import RELEASE as EKS_RELEASE
+
+pytestmark = pytest.mark.e2e
+
+
+def shipped_after(order: dict[str, Any]) -> float:
+    """Seconds from the order's PLACED to its SHIPPED, from its status history."""
+    at = {c["status"]: datetime.fromisoformat(c["at"]) for c in order["statusHistory"]}
+    return (at["SHIPPED"] - at["PLACED"]).total_seconds()
+
+
+def test_helm_test_passes(cluster: Cluster, release: str) -> None:
+    started = time.monotonic()
+    cluster.helm("test", release, "--namespace", NAMESPACE, "--timeout", "5m")
+    figure("helm test", time.monotonic() - started)
+
+
+def test_a_shopper_browses_checks_out_and_the_order_ships(store: KindStore) -> None:
+    assert store.call("GET", "/").status_code == 200  # the UI, through the same edge
+    categories = store.call("GET", "/api/catalog/categories").json()["items"]
+    listing = store.call("GET", f"/api/catalog/products?category={categories[0]['id']}&limit=2")
+    first, second = listing.json()["items"]
+    cart_id = store.cart_with((first["id"], 2), (second["id"], 1))
+    expected = 2 * first["price"]["amount"] + second["price"]["amount"]
+    assert store.call("GET", f"/api/cart/carts/{cart_id}").json()["subtotal"]["amount"] == expected
+
+    key = str(uuid.uuid4())
+    sent = time.monotonic()
+    placed = store.checkout(cart_id, key=key)
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
+    assert order["total"]["amount"] == expected
+    shipped = store.wait_final(order["id"], timeout=60)
+    figure("checkout sent to SHIPPED seen (through the port-forward)", time.monotonic() - sent)
+    assert shipped["status"] == "SHIPPED"
+    assert [c["status"] for c in shipped["statusHistory"]] == ["PLACED", "PAID", "SHIPPED"]
+    figure("PLACED to SHIPPED (the order's own history)", shipped_after(shipped))
+
+    replay = store.checkout(cart_id, key=key)  # the same checkout, sent again
+    assert replay.status_code == 201, replay.text
+    assert replay.json()["id"] == order["id"]
+    signed_in = {"Authorization": f"Bearer {store.id_token('ada@example.com')}"}
+    mine = store.call("GET", "/api/orders/orders?limit=100", headers=signed_in)
+    assert mine.status_code == 200, mine.text
+    assert [o["id"] for o in mine.json()["items"]].count(order["id"]) == 1
+    assert store.call("GET", "/api/orders/orders?limit=100").status_code == 401  # not signed in
+
+
+def test_a_card_ending_0000_is_declined(store: KindStore) -> None:
+    order = store.checkout(store.cart_with(("cast-iron-skillet", 1)), card="4000000000000000")
+    assert order.status_code == 201, order.text
+    final = store.wait_final(order.json()["id"], timeout=60)
+    assert [c["status"] for c in final["statusHistory"]] == ["PLACED", "PAYMENT_DECLINED"]
+
+
+def test_port_forward_to_a_service_as_the_readme_says(cluster: Cluster, release: str) -> None:
+    """`kubectl port-forward service/<release>-catalog`, straight to one service."""
+    cluster.wait_deployments(NAMESPACE)
+    with port_forward(cluster, f"service/{release}-catalog", 8080) as url:
+        answer = requests.get(url + "/api/catalog/products/cast-iron-skillet", timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["id"] == "cast-iron-skillet"
+
+
+def pods_of(cluster: Cluster, release: str, component: str) -> list[Any]:
+    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component={component}"
+    return list(cluster.core.list_namespaced_pod(NAMESPACE, label_selector=selector).items)
+
+
+def test_a_catalog_pod_deleted_mid_journey_is_replaced_and_the_journey_completes(
+    cluster: Cluster, release: str, store: KindStore
+) -> None:
+    cart_id = store.cart_with(("cast-iron-skillet", 1))
+    (old,) = pods_of(cluster, release, "catalog")
+    cluster.core.delete_namespaced_pod(old.metadata.name, NAMESPACE)
+
+    def replaced() -> bool:
+        ready = [
+            p
+            for p in pods_of(cluster, release, "catalog")
+            if p.metadata.name != old.metadata.name
+            and p.metadata.deletion_timestamp is None
+            and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+        ]
+        return bool(ready)
+
+    eventually(replaced, 180, "the catalog Deployment did not replace the deleted pod")
+    cluster.wait_deployments(NAMESPACE)
+
+    def added() -> requests.Response | None:  # a 503 while the old pod drains: try again
+        answer = store.call(
+            "PUT", f"/api/cart/carts/{cart_id}/items/bamboo-bath-mat", json={"quantity": 1}
+        )
+        return answer if answer.status_code == 200 else None
+
+    eventually(added, 60, "adding to the cart did not recover after the catalog pod was replaced")
+    placed = store.checkout(cart_id)
+    assert placed.status_code == 201, placed.text
+    assert store.wait_final(placed.json()["id"], timeout=60)["status"] == "SHIPPED"
+
+
+def test_orders_queued_while_fulfillment_is_scaled_to_zero_complete_when_it_is_back(
+    cluster: Cluster, release: str, store: KindStore
+) -> None:
+    name = f"{release}-fulfillment"
+    cluster.apps.patch_namespaced_deployment_scale(name, NAMESPACE, {"spec": {"replicas": 0}})
+    try:
+        eventually(
+            lambda: not pods_of(cluster, release, "fulfillment"),
+            120,
+            "fulfillment's pod did not go away",
+        )
+        orders = []
+        for _ in range(3):
+            placed = store.checkout(store.cart_with(("linen-tea-towels", 1)))
+            assert placed.status_code == 201, placed.text
+            orders.append(placed.json()["id"])
+        time.sleep(3)  # nobody consumes the events: they wait in the stream
+        statuses = {store.call("GET", f"/api/orders/orders/{o}").json()["status"] for o in orders}
+        assert statuses == {"PLACED"}
+    finally:
+        cluster.apps.patch_namespaced_deployment_scale(name, NAMESPACE, {"spec": {"replicas": 1}})
+    cluster.wait_deployments(NAMESPACE)
+    finals = [store.wait_final(order_id, timeout=120) for order_id in orders]
+    assert [order["status"] for order in finals] == ["SHIPPED"] * 3
+
+
+CONNECT = (
+    "import socket, sys\n"
+    "try:\n"
+    "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()\n"
+    "except OSError as error:\n"
+    "    print(f'refused or dropped: {error!r}')\n"
+    "    sys.exit(3)\n"
+    "print('connected')\n"
+)
+
+
+def connects(cluster: Cluster, release: str, source: str, target: str) -> bool:
+    """Whether a pod of `source` opens a TCP connection to the Service of `target`."""
+    done = subprocess.run(
+        [
+            tool("kubectl"),
+            "--kubeconfig",
+            cluster.kubeconfig,
+            "--namespace",
+            NAMESPACE,
+            "exec",
+            f"deployment/{release}-{source}",
+            "--",
+            "python",
+            "-c",
+            CONNECT,
+            f"{release}-{target}",
+            "8080",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    return done.returncode == 0
+
+
+def nftables_queue_works(node: str) -> bool:
+    """Whether the node's kernel has nftables' `queue` statement (nft_queue), by which
+    kube-network-policies (the engine kindnetd embeds) hands each new connection to its nfqueue
+    for a verdict. Tried in a table of its own, removed after."""
+    probe = (
+        "nft add table inet emporium-probe"
+        " && nft add chain inet emporium-probe c '{ type filter hook forward priority 0; }'"
+        " && nft add rule inet emporium-probe c queue num 98 bypass; ok=$?;"
+        " nft delete table inet emporium-probe 2>/dev/null; exit $ok"
+    )
+    done = subprocess.run(
+        ["docker", "exec", node, "sh", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def test_network_policies_let_callers_in_and_keep_others_out(
+    cluster: Cluster, release: str, store: KindStore
+) -> None:
+    """cart calls catalog and orders calls cart (allowed by their policies); fulfillment never
+    calls catalog and ui never calls orders (denied): the same probe from pods of the release."""
+    assert connects(cluster, release, "cart", "catalog")
+    assert connects(cluster, release, "orders", "cart")
+    if not nftables_queue_works(f"{CLUSTER}-control-plane"):
+        pytest.xfail(
+            "this kernel has no nftables queue statement (nft_queue: `nft add rule ... queue` "
+            "answers ENOENT; iptables' NFQUEUE target works): kube-network-policies cannot "
+            "install its rules, so no NetworkPolicy is enforced on this machine"
+        )
+    assert not connects(cluster, release, "fulfillment", "catalog")
+    assert not connects(cluster, release, "ui", "orders")
+
+
+def test_the_eks_release_passes_a_server_side_dry_run(cluster: Cluster) -> None:
+    """values-eks.yaml's whole release, checked by this API server (its admission, defaults and
+    schemas) with the CRDs of the AWS controllers installed, changing nothing."""
+    crds = ROOT.parent / "shared" / "crds"
+    if not crds.is_dir():
+        pytest.fail(f"the CRDs of the AWS controllers are not at {crds}")
+    for folder in sorted(p for p in crds.iterdir() if p.is_dir()):
+        cluster.kubectl("apply", "--server-side", "-f", str(folder))
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    rendered = cluster.helm("template", EKS_RELEASE, str(CHART), "--namespace", EKS_NAMESPACE, *EKS)
+    cluster.kubectl("create", "namespace", EKS_NAMESPACE)
+    try:
+        output = cluster.kubectl_with_input(
+            rendered, "apply", "--dry-run=server", "--namespace", EKS_NAMESPACE, "-f", "-"
+        )
+    finally:
+        cluster.kubectl("delete", "namespace", EKS_NAMESPACE, "--wait=false")
+    assert "(server dry run)" in output
