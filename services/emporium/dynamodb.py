@@ -10,7 +10,8 @@ explicit and retries use the SDK's standard mode.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+)
 from flask import Flask, Response
 
 from emporium.config import ConfigError, Env
@@ -142,11 +148,17 @@ def ensure_table(
     key: str,
     indexes: Mapping[str, tuple[str, str]] | None = None,
     ttl_attribute: str | None = None,
+    reachable_within: float = 60.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Create the table if missing and wait until it is active: on-demand, string keys, each
     index `name: (partition, sort)` projecting everything, and TTL on `ttl_attribute`.
 
-    For laptops and tests (DYNAMODB_CREATE_TABLES); on EKS the chart declares the tables."""
+    For laptops, kind and tests (DYNAMODB_CREATE_TABLES); on EKS the chart declares the tables.
+    On a cluster the emulator may start after the service: an endpoint that does not answer yet
+    is tried again each second for `reachable_within` seconds before the service gives up
+    (crashing at once would put the pod into a growing restart back-off, which `skaffold dev`
+    takes for a failed deployment)."""
     indexes = indexes or {}
     attributes = sorted({key, *(name for pair in indexes.values() for name in pair)})
     request: dict[str, Any] = {
@@ -167,12 +179,25 @@ def ensure_table(
             }
             for index, (partition, sort) in indexes.items()
         ]
-    try:
-        client.create_table(**request)
-        log.info("created table", extra={"table": table})
-    except ClientError as error:
-        if error.response["Error"]["Code"] != "ResourceInUseException":
-            raise
+    waited = 0.0
+    while True:
+        try:
+            client.create_table(**request)
+            log.info("created table", extra={"table": table})
+            break
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceInUseException":
+                raise
+            break
+        except (EndpointConnectionError, ConnectionClosedError) as error:
+            if waited >= reachable_within:
+                raise
+            log.warning(
+                "DynamoDB does not answer yet; trying again",
+                extra={"table": table, "waitedSeconds": waited, "error": str(error)},
+            )
+            sleep(1.0)
+            waited += 1.0
     client.get_waiter("table_exists").wait(
         TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )

@@ -83,8 +83,9 @@ def journey(cluster: Cluster) -> None:
         placed = store.checkout(store.cart_with(("cast-iron-skillet", 1)), key=str(uuid.uuid4()))
         assert placed.status_code == 201, placed.text
         assert store.wait_final(placed.json()["id"], timeout=60)["status"] == "SHIPPED"
-        token = store.id_token("grace@example.com")
+        token = store.id_token("ada@example.com")  # the buyer of tests/shoppers.py's checkout
         mine = store.call("GET", "/api/orders/orders", headers={"Authorization": f"Bearer {token}"})
+        assert mine.status_code == 200, mine.text
         assert placed.json()["id"] in [o["id"] for o in mine.json()["items"]]
 
 
@@ -108,26 +109,31 @@ def probe_file() -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
-def lines_of(process: subprocess.Popen[str]) -> queue.Queue[str]:
-    """The process's output, line by line, read on a thread of its own."""
-    lines: queue.Queue[str] = queue.Queue()
+def lines_of(process: subprocess.Popen[str]) -> queue.Queue[str | None]:
+    """The process's output, line by line, read on a thread of its own; None once it ends."""
+    lines: queue.Queue[str | None] = queue.Queue()
 
     def read() -> None:
         assert process.stdout is not None
         for line in process.stdout:
             lines.put(line)
+        lines.put(None)
 
     threading.Thread(target=read, daemon=True).start()
     return lines
 
 
-def wait_for_line(lines: queue.Queue[str], text: str, seen: list[str], timeout: float) -> None:
+def wait_for_line(
+    lines: queue.Queue[str | None], text: str, seen: list[str], timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
             line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
         except queue.Empty:
             pytest.fail(f"skaffold dev never printed {text!r}:\n{''.join(seen[-60:])}")
+        if line is None:
+            pytest.fail(f"skaffold dev ended before it printed {text!r}:\n{''.join(seen[-80:])}")
         seen.append(line)
         if text in line:
             return
