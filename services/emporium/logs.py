@@ -55,6 +55,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Python's warnings (emporium.api's UndocumentedStatus, a library's deprecation) as JSON
+    # records of the logger py.warnings, not bare lines on stderr.
+    logging.captureWarnings(True)
     # botocore and urllib3 narrate every retry at INFO; their warnings still come through.
     for noisy in ("botocore", "urllib3", "werkzeug"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

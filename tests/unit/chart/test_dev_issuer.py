@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.unit.chart.conftest import SETUPS, Release, name, template
+from tests.unit.chart.conftest import SETUPS, Release, name, template, template_error
 
 from devstack.issuer.app import IssuerSettings
 
@@ -69,3 +69,8 @@ def test_no_development_issuer_beyond_kind(helm: Path) -> None:
         rendered = template(helm, *SETUPS[setup])
         assert not rendered.has("Deployment", name("oidc-issuer")), setup
         assert not any("oidc-issuer" in o["metadata"]["name"] for o in rendered.objects), setup
+
+
+def test_the_development_issuer_is_refused_beside_aws(helm: Path) -> None:
+    message = template_error(helm, *SETUPS["eks"], "--set=local.oidcIssuer.enabled=true")
+    assert "local.oidcIssuer.enabled: the development issuer signs anyone in" in message
