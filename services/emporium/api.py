@@ -114,7 +114,8 @@ class Operation:
     errors: tuple[int, ...]
     headers: dict[str, Header] = field(default_factory=dict)
 
-    def error_statuses(self) -> list[int]:
+    @functools.cached_property
+    def error_statuses(self) -> tuple[int, ...]:
         """The error statuses its document lists: those the declaration implies (a model to
         validate: 422; a body: 400, 413, 415; a token: 401, 403; a path pattern: 404) and the
         `errors` its route names."""
@@ -127,7 +128,7 @@ class Operation:
             statuses.update((401, 403))
         if self.path:
             statuses.add(404)
-        return sorted(statuses)
+        return tuple(sorted(statuses))
 
 
 class UndocumentedStatus(UserWarning):
@@ -323,7 +324,7 @@ class Api:
         if operation is None or request.method == "OPTIONS":
             return response
         status = response.status_code
-        if status != operation.status and status not in operation.error_statuses():
+        if status != operation.status and status not in operation.error_statuses:
             warnings.warn(
                 f"{request.method} {request.path} answered {status}, which the OpenAPI document "
                 f"of {operation.view_name} does not list: add it to the route's errors",
@@ -408,7 +409,7 @@ class Api:
                 responses[str(op.status)]["content"] = {
                     "application/json": {"schema": schema_ref(op.response)}
                 }
-            for code in op.error_statuses():
+            for code in op.error_statuses:
                 responses[str(code)] = {"description": HTTPStatus(code).phrase, **problem}
             responses["default"] = {"description": "An error, as a problem document", **problem}
             operation: dict[str, Any] = {

@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.shoppers import checkout_body
 
 from devstack import stack
-from devstack.processes import Child, Group, free_port
+from devstack.processes import Child, Group, free_port, http_status
 from devstack.stack import SERVICES, Ports
 
 ADMIN_TOKEN = "integration-admin-token"
@@ -127,6 +127,19 @@ class CatalogStack:
 
     def restart_redis(self) -> None:
         self.redis = start_redis(self.group, self.redis_port)
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """moto's whole server (every AWS API it mocks: ECR, Cognito, ELBv2, STS, EKS, ...) for the
+    deploy paths' tests; the store's own tests use the one-call-at-a-time DynamoDB emulator."""
+    with Group() as group:
+        port = free_port()
+        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        child = group.start("moto", argv, os.environ)
+        url = f"http://127.0.0.1:{port}"
+        child.wait_until(lambda: http_status(f"{url}/moto-api/") is not None, "answering")
+        yield url
 
 
 @pytest.fixture(scope="session")

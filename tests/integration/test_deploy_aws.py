@@ -38,17 +38,6 @@ ACCOUNT = "123456789012"  # moto's
 REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with Group() as group:
-        port = free_port()
-        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-        child = group.start("moto", argv, os.environ)
-        url = f"http://127.0.0.1:{port}"
-        child.wait_until(lambda: http_status(f"{url}/moto-api/") is not None, "answering")
-        yield url
-
-
 def hermetic_env(**extra: str) -> dict[str, str]:
     """This process's environment without any AWS setting of the machine's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

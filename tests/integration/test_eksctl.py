@@ -14,11 +14,9 @@ import http.server
 import json
 import os
 import subprocess
-import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,6 @@ import yaml
 from tests.integration.deploy_tools import deploy_tool
 
 from deploy.config import CLUSTER_FILE
-from devstack.processes import Group, free_port, http_status
 
 pytestmark = pytest.mark.integration
 
@@ -35,17 +32,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def eksctl() -> Path:
     return deploy_tool("eksctl")
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with Group() as group:
-        port = free_port()
-        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-        child = group.start("moto", argv, os.environ)
-        url = f"http://127.0.0.1:{port}"
-        child.wait_until(lambda: http_status(f"{url}/moto-api/") is not None, "answering")
-        yield url
 
 
 def versions_stand_in(moto_url: str, calls: list[str]) -> type[http.server.BaseHTTPRequestHandler]:
