@@ -156,9 +156,9 @@ def ensure_table(
 
     For laptops, kind and tests (DYNAMODB_CREATE_TABLES); on EKS the chart declares the tables.
     On a cluster the emulator may start after the service: an endpoint that does not answer yet
-    is tried again each second for `reachable_within` seconds before the service gives up
-    (crashing at once would put the pod into a growing restart back-off, which `skaffold dev`
-    takes for a failed deployment)."""
+    (or answers without DynamoDB's error document) is tried again each second for
+    `reachable_within` seconds before the service gives up (crashing at once would put the pod
+    into a growing restart back-off, which `skaffold dev` takes for a failed deployment)."""
     indexes = indexes or {}
     attributes = sorted({key, *(name for pair in indexes.values() for name in pair)})
     request: dict[str, Any] = {
@@ -186,9 +186,20 @@ def ensure_table(
             log.info("created table", extra={"table": table})
             break
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ResourceInUseException":
+            code = error.response["Error"]["Code"]
+            if code == "ResourceInUseException":
+                break
+            # An error without DynamoDB's error code (botocore then names it by its HTTP
+            # status alone) did not come from DynamoDB: seen on kind as a bare 404 while the
+            # emulator's pod was being replaced. Not an answer yet; anything else is.
+            if not code.isdigit() or waited >= reachable_within:
                 raise
-            break
+            log.warning(
+                "DynamoDB's endpoint answers, but not as DynamoDB; trying again",
+                extra={"table": table, "waitedSeconds": waited, "error": str(error)},
+            )
+            sleep(1.0)
+            waited += 1.0
         except (EndpointConnectionError, ConnectionClosedError) as error:
             if waited >= reachable_within:
                 raise
