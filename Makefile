@@ -31,7 +31,7 @@ BASE_IMAGE ?= python:3.12-slim
 BUILD_IMAGE ?= $(BASE_IMAGE)
 DEBIAN_IMAGE ?= debian:bookworm-slim
 
-.PHONY: help setup run test lint typecheck unit integration fmt bench images base-images chart-tools clean
+.PHONY: help setup run test lint typecheck unit integration fmt bench mutants images base-images chart-tools clean
 .PHONY: kind-node-image kind-up kind-down e2e
 .PHONY: deploy-tools cluster cluster-delete controllers identity push deploy port-forward logs dev
 
@@ -51,6 +51,7 @@ SKAFFOLD ?= $(or $(shell command -v skaffold 2>/dev/null),$$(eksctl/build-tool s
 # The Python of the AWS calls (boto3), run from the work tree: eksctl/deploy/.
 DEPLOY := AWS_REGION=$(AWS_REGION) PYTHONPATH=eksctl $(BIN)/python -m deploy
 SERVICE ?=
+MODULES ?=
 PORT ?= 8080
 SERVICE_PORT ?= http
 
@@ -93,6 +94,9 @@ bench: $(VENV)/.synced ## the figures: catalog read vs bare Flask, checkout to S
 	$(BIN)/python tests/bench/catalog_read.py
 	$(BIN)/python tests/bench/checkout_to_shipped.py
 	$(BIN)/python tests/bench/fulfillment_throughput.py
+
+mutants: $(VENV)/.synced ## mutation testing of the money and sign-in modules (MODULES="orders.checkout ...")
+	$(BIN)/python tests/mutants/run.py $(MODULES)
 
 chart-tools: ## helm 3 and 4 built through the Go module proxy, Kubernetes' OpenAPI documents, checkov (cached)
 	charts/build-helm >/dev/null
