@@ -31,7 +31,13 @@ BASE_IMAGE ?= python:3.12-slim
 BUILD_IMAGE ?= $(BASE_IMAGE)
 DEBIAN_IMAGE ?= debian:bookworm-slim
 
-.PHONY: help setup run test lint typecheck unit integration fmt bench images base-images chart-tools clean
+URL ?= http://localhost:8080
+USERS ?= 20
+DURATION ?= 60
+# The development issuer of `make run` adds the sign-in journey; empty elsewhere (EKS: Cognito).
+LOAD_ISSUER ?= $(if $(filter http://localhost:8080 http://127.0.0.1:8080,$(URL)),http://127.0.0.1:8086,)
+
+.PHONY: help setup run test lint typecheck unit integration fmt bench load soak images base-images chart-tools clean
 .PHONY: kind-node-image kind-up kind-down e2e
 .PHONY: deploy-tools cluster cluster-delete controllers identity push deploy port-forward logs dev
 
@@ -93,6 +99,12 @@ bench: $(VENV)/.synced ## the figures: catalog read vs bare Flask, checkout to S
 	$(BIN)/python tests/bench/catalog_read.py
 	$(BIN)/python tests/bench/checkout_to_shipped.py
 	$(BIN)/python tests/bench/fulfillment_throughput.py
+
+load: $(VENV)/.synced ## URL=<edge> USERS=20 DURATION=60: shopper journeys (locust, headless); req/s, p50/p95/p99, errors
+	$(BIN)/python tests/load/run.py --url $(URL) --users $(USERS) --duration $(DURATION) --issuer "$(LOAD_ISSUER)"
+
+soak: $(VENV)/.synced ## URL=<edge> DURATION=300: the maximum found, then 70% of it for DURATION; errors and memory
+	$(BIN)/python tests/bench/soak.py --url $(URL) --duration $(if $(filter command line environment,$(origin DURATION)),$(DURATION),300) --issuer "$(LOAD_ISSUER)"
 
 chart-tools: ## helm 3 and 4 built through the Go module proxy, Kubernetes' OpenAPI documents, checkov (cached)
 	charts/build-helm >/dev/null
