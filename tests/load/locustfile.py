@@ -9,6 +9,8 @@ drives `make run`, kind behind a port-forward and EKS behind API Gateway. Enviro
 
     LOAD_ISSUER      the development OpenID issuer (`make run`: http://127.0.0.1:8086); unset,
                      the sign-in journey is left out (on EKS sign-in is Cognito's, with a password)
+    LOAD_ERRORS_FILE where to write the errors (JSON lines: occurrences, method, name, error) at
+                     the end; tests/load/run.py reads it
     LOAD_PACE        each user's journeys per second (locust's constant_throughput); unset, a
                      user thinks 1 to 3 s between journeys; 0, no pause at all (finding the maximum)
 
@@ -18,12 +20,14 @@ pay with 4242 4242 4242 4242, the card the store approves (README: Shopping with
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import uuid
 from typing import Any
 
-from locust import HttpUser, between, constant, constant_throughput, task
+from locust import HttpUser, between, constant, constant_throughput, events, task
+from locust.env import Environment
 
 APPROVED_CARD = "4242424242424242"
 ADDRESS = {"line1": "1 Load St", "city": "Testville", "postalCode": "12345", "country": "US"}
@@ -39,6 +43,22 @@ def _wait_time() -> Any:
     return constant_throughput(journeys_per_second)
 
 
+def _status(answer: Any) -> str:
+    """ "status 503", or for no answer at all what went wrong (refused, timed out)."""
+    return f"status {answer.status_code}" if answer.status_code else f"no answer: {answer.error}"
+
+
+@events.quitting.add_listener
+def write_errors(environment: Environment, **_: Any) -> None:
+    path = os.environ.get("LOAD_ERRORS_FILE")
+    if not path:
+        return
+    with open(path, "w") as errors:
+        for error in environment.stats.errors.values():
+            record = [error.occurrences, error.method, error.name, str(error.error)]
+            errors.write(json.dumps(record) + "\n")
+
+
 class Shopper(HttpUser):
     """What every journey shares: the catalog's product ids, read once per user."""
 
@@ -52,7 +72,7 @@ class Shopper(HttpUser):
             "/api/catalog/products?limit=100", name="/api/catalog/products", catch_response=True
         ) as answer:
             if answer.status_code != 200:
-                answer.failure(f"status {answer.status_code}")
+                answer.failure(_status(answer))
                 return
             self.product_ids = [item["id"] for item in answer.json()["items"]]
             if not self.product_ids:
@@ -61,7 +81,7 @@ class Shopper(HttpUser):
             if answer.status_code == 200:
                 self.categories = [item["id"] for item in answer.json()["items"]]
             else:
-                answer.failure(f"status {answer.status_code}")
+                answer.failure(_status(answer))
 
     def _product(self) -> str | None:
         return random.choice(self.product_ids) if self.product_ids else None
@@ -70,7 +90,7 @@ class Shopper(HttpUser):
         """One call that counts as an error unless it answers `status`; its JSON, or None."""
         with self.client.request(method, path, name=name, catch_response=True, **kwargs) as answer:
             if answer.status_code != status:
-                answer.failure(f"status {answer.status_code}, expected {status}")
+                answer.failure(f"{_status(answer)}, expected {status}")
                 return None
             try:
                 return answer.json()
@@ -186,7 +206,7 @@ if os.environ.get("LOAD_ISSUER"):
                 catch_response=True,
             ) as answer:
                 if answer.status_code != 200:
-                    answer.failure(f"status {answer.status_code}")
+                    answer.failure(_status(answer))
                     return
                 self.token = answer.json()["id_token"]
 

@@ -4,16 +4,16 @@
     .venv/bin/python tests/load/run.py --url http://localhost:8080 --users 20 --duration 60
 
 Runs locust (tests/load/locustfile.py) headless for DURATION seconds, then prints requests per
-second, p50/p95/p99 by endpoint and the error count, with each error's message. Exits 1 on
-any error (or if locust itself fails), 0 otherwise. `--issuer` adds the sign-in journey (the
-development issuer of `make run`, http://127.0.0.1:8086); `--pace` sets each user's journeys
-per second (0: no pause, the most the store takes).
+second, p50/p95/p99 by endpoint (locust's final statistics) and the error count, with each
+error's message. Exits 1 on any error (or if locust itself fails), 0 otherwise. `--issuer`
+adds the sign-in journey (the development issuer of `make run`, http://127.0.0.1:8086);
+`--pace` sets each user's journeys per second (0: no pause, the most the store takes).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import json
 import os
 import shlex
 import subprocess
@@ -21,6 +21,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 LOCUSTFILE = HERE / "locustfile.py"
@@ -42,7 +43,7 @@ class Endpoint:
 class Report:
     endpoints: list[Endpoint]
     total: Endpoint
-    errors: list[tuple[str, str, str, int]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
     exit_code: int = 0
 
     @property
@@ -63,37 +64,54 @@ class Report:
         return "\n".join(lines)
 
 
-def _number(value: str) -> float:
-    return float(value) if value not in ("", "N/A") else 0.0
+def percentile(histogram: dict[int, int], fraction: float) -> float:
+    """The response time (ms) below which `fraction` of the requests fall (locust's buckets)."""
+    total = sum(histogram.values())
+    if not total:
+        return 0.0
+    seen = 0
+    for milliseconds in sorted(histogram):
+        seen += histogram[milliseconds]
+        if seen >= fraction * total:
+            return float(milliseconds)
+    return float(max(histogram))
 
 
-def read_report(prefix: Path, exit_code: int) -> Report:
-    """The report of locust's --csv files (`<prefix>_stats.csv`, `<prefix>_failures.csv`)."""
-    endpoints: list[Endpoint] = []
-    total: Endpoint | None = None
-    with open(f"{prefix}_stats.csv", newline="") as stats:
-        for row in csv.DictReader(stats):
-            endpoint = Endpoint(
-                method=row["Type"],
-                name=row["Name"],
-                requests=int(row["Request Count"]),
-                failures=int(row["Failure Count"]),
-                rps=_number(row["Requests/s"]),
-                p50=_number(row["50%"]),
-                p95=_number(row["95%"]),
-                p99=_number(row["99%"]),
-            )
-            if row["Name"] == "Aggregated":
-                endpoint.method, endpoint.name = "", "all endpoints"
-                total = endpoint
-            else:
-                endpoints.append(endpoint)
-    if total is None:
-        raise SystemExit(f"error: locust wrote no totals in {prefix}_stats.csv")
-    errors: list[tuple[str, str, str, int]] = []
-    with open(f"{prefix}_failures.csv", newline="") as failures:
-        for row in csv.DictReader(failures):
-            errors.append((row["Method"], row["Name"], row["Error"], int(row["Occurrences"])))
+def _row(method: str, name: str, entries: list[dict[str, Any]], seconds: float) -> Endpoint:
+    histogram: dict[int, int] = {}
+    for entry in entries:
+        for milliseconds, count in entry["response_times"].items():
+            histogram[int(milliseconds)] = histogram.get(int(milliseconds), 0) + count
+    requests = sum(entry["num_requests"] for entry in entries)
+    return Endpoint(
+        method=method,
+        name=name,
+        requests=requests,
+        failures=sum(entry["num_failures"] for entry in entries),
+        rps=requests / seconds if seconds > 0 else 0.0,
+        p50=percentile(histogram, 0.50),
+        p95=percentile(histogram, 0.95),
+        p99=percentile(histogram, 0.99),
+    )
+
+
+def read_report(stats_file: Path, errors_file: Path, exit_code: int) -> Report:
+    """The report of locust's final statistics (--json-file) and errors (LOAD_ERRORS_FILE)."""
+    entries: list[dict[str, Any]] = json.loads(stats_file.read_text())
+    starts = [entry["start_time"] for entry in entries if entry["num_requests"]]
+    ends = [entry["last_request_timestamp"] for entry in entries if entry["num_requests"]]
+    # From the first request to the last, as locust counts; at least a second.
+    seconds = max(1.0, max(ends) - min(starts)) if starts else 1.0
+    endpoints = [
+        _row(entry["method"], entry["name"], [entry], seconds)
+        for entry in sorted(entries, key=lambda entry: (entry["name"], entry["method"]))
+    ]
+    total = _row("", "all endpoints", entries, seconds)
+    errors: list[str] = []
+    if errors_file.exists():
+        for line in errors_file.read_text().splitlines():
+            occurrences, method, name, error = json.loads(line)
+            errors.append(f"{occurrences} {method} {name}: {error}")
     return Report(endpoints, total, errors, exit_code)
 
 
@@ -114,6 +132,8 @@ def run(
         env["LOAD_PACE"] = str(pace)
     with tempfile.TemporaryDirectory(prefix="emporium-load-") as scratch:
         prefix = Path(scratch) / "load"
+        errors_file = Path(scratch) / "errors.jsonl"
+        env["LOAD_ERRORS_FILE"] = str(errors_file)
         command = [
             sys.executable,
             "-m",
@@ -131,7 +151,7 @@ def run(
             f"{duration}s",
             "--stop-timeout",
             "10",
-            "--csv",
+            "--json-file",
             str(prefix),
             "--only-summary",
             "--loglevel",
@@ -145,13 +165,14 @@ def run(
             finished = subprocess.run(
                 command, env=env, check=False, stdout=output, stderr=subprocess.STDOUT
             )
-        if not Path(f"{prefix}_stats.csv").exists():
+        stats_file = Path(f"{prefix}.json")
+        if not stats_file.exists():
             print(log.read_text(), file=sys.stderr)
             raise SystemExit(
                 f"error: locust exited {finished.returncode} without statistics:"
                 f" {shlex.join(command)}"
             )
-        report = read_report(prefix, finished.returncode)
+        report = read_report(stats_file, errors_file, finished.returncode)
         if report.exit_code and not report.error_count:
             print(log.read_text()[-4000:], file=sys.stderr)
         return report
@@ -160,8 +181,9 @@ def run(
 def print_report(report: Report) -> None:
     print(report.table())
     print(f"requests/s: {report.total.rps:.1f}   errors: {report.error_count}")
-    for method, name, error, count in report.errors:
-        print(f"  error x{count}: {method} {name}: {error}")
+    for error in report.errors:
+        count, message = error.split(maxsplit=1)
+        print(f"  error x{count}: {message}")
 
 
 def main(argv: list[str] | None = None) -> int:
