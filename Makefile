@@ -103,8 +103,9 @@ bench: $(VENV)/.synced ## the figures: catalog read vs bare Flask, checkout to S
 load: $(VENV)/.synced ## URL=<edge> USERS=20 DURATION=60: shopper journeys (locust, headless); req/s, p50/p95/p99, errors
 	$(BIN)/python tests/load/run.py --url $(URL) --users $(USERS) --duration $(DURATION) --issuer "$(LOAD_ISSUER)"
 
-soak: $(VENV)/.synced ## URL=<edge> DURATION=300: the maximum found, then 70% of it for DURATION; errors and memory
-	$(BIN)/python tests/bench/soak.py --url $(URL) --duration $(if $(filter command line environment,$(origin DURATION)),$(DURATION),300) --issuer "$(LOAD_ISSUER)"
+soak: $(VENV)/.synced ## URL=<edge> DURATION=300 [SOAK_NAMESPACE=<ns> on a cluster]: the maximum, then 70% of it; errors, memory
+	$(BIN)/python tests/bench/soak.py --url $(URL) --duration $(if $(filter command line environment,$(origin DURATION)),$(DURATION),300) --issuer "$(LOAD_ISSUER)" \
+		$(if $(SOAK_NAMESPACE),--namespace $(SOAK_NAMESPACE))
 
 chart-tools: ## helm 3 and 4 built through the Go module proxy, Kubernetes' OpenAPI documents, checkov (cached)
 	charts/build-helm >/dev/null

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import uuid
 from typing import Any
 
@@ -55,7 +56,9 @@ def write_errors(environment: Environment, **_: Any) -> None:
         return
     with open(path, "w") as errors:
         for error in environment.stats.errors.values():
-            record = [error.occurrences, error.method, error.name, str(error.error)]
+            # locust keeps a failure as its repr, CatchResponseError('status 503, ...').
+            message = re.sub(r"^CatchResponseError\('(.*)'\)$", r"\1", str(error.error))
+            record = [error.occurrences, error.method, error.name, message]
             errors.write(json.dumps(record) + "\n")
 
 
