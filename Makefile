@@ -31,7 +31,13 @@ BASE_IMAGE ?= python:3.12-slim
 BUILD_IMAGE ?= $(BASE_IMAGE)
 DEBIAN_IMAGE ?= debian:bookworm-slim
 
-.PHONY: help setup run test lint typecheck unit integration fmt bench mutants images base-images chart-tools clean
+URL ?= http://localhost:8080
+USERS ?= 20
+DURATION ?= 60
+# The development issuer of `make run` adds the sign-in journey; empty elsewhere (EKS: Cognito).
+LOAD_ISSUER ?= $(if $(filter http://localhost:8080 http://127.0.0.1:8080,$(URL)),http://127.0.0.1:8086,)
+
+.PHONY: help setup run test lint typecheck unit integration fmt bench mutants load soak images base-images chart-tools clean
 .PHONY: kind-node-image kind-up kind-down e2e
 .PHONY: deploy-tools cluster cluster-delete controllers identity push deploy port-forward logs dev
 
@@ -97,6 +103,13 @@ bench: $(VENV)/.synced ## the figures: catalog read vs bare Flask, checkout to S
 
 mutants: $(VENV)/.synced ## mutation testing of the money and sign-in modules (MODULES="orders.checkout ...")
 	$(BIN)/python tests/mutants/run.py $(MODULES)
+
+load: $(VENV)/.synced ## URL=<edge> USERS=20 DURATION=60: shopper journeys (locust, headless); req/s, p50/p95/p99, errors
+	$(BIN)/python tests/load/run.py --url $(URL) --users $(USERS) --duration $(DURATION) --issuer "$(LOAD_ISSUER)"
+
+soak: $(VENV)/.synced ## URL=<edge> DURATION=300 [SOAK_NAMESPACE=<ns> on a cluster]: the maximum, then 70% of it; errors, memory
+	$(BIN)/python tests/bench/soak.py --url $(URL) --duration $(if $(filter command line environment,$(origin DURATION)),$(DURATION),300) --issuer "$(LOAD_ISSUER)" \
+		$(if $(SOAK_NAMESPACE),--namespace $(SOAK_NAMESPACE))
 
 chart-tools: ## helm 3 and 4 built through the Go module proxy, Kubernetes' OpenAPI documents, checkov (cached)
 	charts/build-helm >/dev/null

@@ -1,0 +1,158 @@
+"""The load generator, headless against a minimal store: the report's shape, and errors fail it.
+
+The minimal store answers every call of the shopper journeys the way the API documents
+(README: Calling the API); `fail` makes checkouts answer 500. locust runs for a few seconds
+through tests/load/run.py, as `make load` runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parents[3]
+RUNNER = ROOT / "tests" / "load" / "run.py"
+
+PRODUCTS = [{"id": f"product-{n}", "category": "kitchen"} for n in range(5)]
+
+
+class MinimalStore:
+    def __init__(self) -> None:
+        self.fail_checkouts = False
+        self.calls: list[str] = []
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+        self.calls.append(f"{method} {path}")
+        status, body = self.answer(method, path, environ)
+        start_response(status, [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+    def answer(  # noqa: PLR0911 - one answer per route, as a table would
+        self, method: str, path: str, environ: dict[str, Any]
+    ) -> tuple[str, Any]:
+        parts = path.strip("/").split("/")
+        if method == "GET" and path == "/api/catalog/products":
+            return "200 OK", {"items": PRODUCTS, "nextCursor": None}
+        if method == "GET" and path == "/api/catalog/categories":
+            return "200 OK", {"items": [{"id": "kitchen", "name": "Kitchen", "productCount": 5}]}
+        if method == "GET" and path.startswith("/api/catalog/products/"):
+            return "200 OK", PRODUCTS[0]
+        if method == "POST" and path == "/api/cart/carts":
+            return "201 Created", {"id": f"crt-{uuid.uuid4().hex}", "items": []}
+        if parts[:3] == ["api", "cart", "carts"] and method in ("GET", "PUT"):
+            return "200 OK", {"id": parts[3], "items": []}
+        if method == "POST" and path == "/api/orders/orders":
+            if self.fail_checkouts:
+                return "500 Internal Server Error", {"title": "broken on purpose"}
+            return "201 Created", {"id": f"ord-{uuid.uuid4().hex}", "status": "PLACED"}
+        if method == "GET" and path == "/api/orders/orders":
+            signed_in = environ.get("HTTP_AUTHORIZATION") == "Bearer token-of-the-test"
+            if signed_in:
+                return "200 OK", {"items": [], "nextCursor": None}
+            return "401 Unauthorized", {}
+        if method == "GET" and path.startswith("/api/orders/orders/"):
+            return "200 OK", {"id": parts[3], "status": "PLACED"}
+        if method == "POST" and path == "/dev/token":
+            return "200 OK", {"id_token": "token-of-the-test"}
+        return "404 Not Found", {}
+
+
+@pytest.fixture
+def store() -> Iterator[tuple[MinimalStore, str]]:
+    app = MinimalStore()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+def make_load(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            str(RUNNER),
+            "--url",
+            url,
+            "--users",
+            "8",
+            "--spawn-rate",
+            "8",
+            "--duration",
+            "4",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_every_journey_reaches_the_store_and_the_report_names_each_endpoint(
+    store: tuple[MinimalStore, str],
+) -> None:
+    app, url = store
+    finished = make_load(url, "--issuer", url, "--pace", "0")
+
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    lines = finished.stdout.splitlines()
+    assert lines[1].split() == ["endpoint", "req", "err", "req/s", "p50", "p95", "p99"]
+    rows = {" ".join(line.split()[:2]): line.split()[2:] for line in lines[3:] if "ms" in line}
+    for endpoint in (
+        "GET /api/catalog/products/{id}",
+        "GET /api/catalog/products?category=",
+        "PUT /api/cart/carts/{id}/items/{productId}",
+        "POST /api/orders/orders",
+        "GET /api/orders/orders?limit=",
+    ):
+        requests, errors, _rps, *percentiles = rows[endpoint]
+        assert int(requests) > 0, endpoint
+        assert errors == "0", endpoint
+        assert len(percentiles) == 3, endpoint
+    assert "errors: 0" in lines[-1]
+    assert any(call.startswith("POST /dev/token") for call in app.calls)
+    assert any(call.startswith("POST /api/orders/orders") for call in app.calls)
+
+
+def test_errors_are_counted_and_named_and_make_it_exit_non_zero(
+    store: tuple[MinimalStore, str],
+) -> None:
+    app, url = store
+    app.fail_checkouts = True
+    finished = make_load(url, "--pace", "0")
+
+    assert finished.returncode == 1
+    assert "FAILED" in finished.stderr
+    errors_line = next(line for line in finished.stdout.splitlines() if "errors:" in line)
+    assert int(errors_line.rsplit(":", 1)[1]) > 0
+    assert "POST /api/orders/orders: status 500, expected 201" in finished.stdout
+
+
+def test_without_an_issuer_nobody_signs_in(store: tuple[MinimalStore, str]) -> None:
+    app, url = store
+    finished = make_load(url, "--pace", "0")
+
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert not any(call.startswith("POST /dev/token") for call in app.calls)
+    assert "/api/orders/orders?limit=" not in finished.stdout
+
+
+def test_a_store_that_cannot_be_reached_is_an_error() -> None:
+    finished = make_load("http://127.0.0.1:9")
+
+    assert finished.returncode == 1
+    assert "errors: 0" not in finished.stdout
