@@ -100,6 +100,7 @@ bench: $(VENV)/.synced ## the figures: catalog read vs bare Flask, checkout to S
 	$(BIN)/python tests/bench/catalog_read.py
 	$(BIN)/python tests/bench/checkout_to_shipped.py
 	$(BIN)/python tests/bench/fulfillment_throughput.py
+	$(BIN)/python tests/bench/emulator.py
 
 mutants: $(VENV)/.synced ## mutation testing of the money and sign-in modules (MODULES="orders.checkout ...")
 	$(BIN)/python tests/mutants/run.py $(MODULES)

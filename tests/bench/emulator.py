@@ -1,0 +1,120 @@
+"""Benchmark: checkout-shaped transactions against the DynamoDB emulator, and its memory.
+
+    .venv/bin/python tests/bench/emulator.py [--transactions 2000] [--every 500]
+
+Starts two servers side by side on loopback: moto's own server (`python -m moto.server`, the
+baseline: nothing of ours) and the store's emulator (`python -m devstack.dynamodb_emulator`).
+Against each, one client writes what a checkout writes: a TransactWriteItems of two Puts (the
+order, with `attribute_not_exists`, and its outbox event) into one table, N times. Every `--every`
+transactions it prints the table's size, that stretch's transactions per second and the
+server's resident memory (VmRSS of /proc/<pid>/status). One client, so moto's server never
+meets the concurrency that the emulator serializes; the runs alternate stretch by stretch so
+both see the same machine. No pass or fail: it prints the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from devstack.processes import Child, Group, free_port, http_status
+
+
+@dataclass
+class Server:
+    name: str
+    child: Child
+    client: Any
+    written: int = 0
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.child.popen.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        raise RuntimeError(f"no VmRSS for {self.name}")
+
+
+def start(group: Group, name: str, argv: list[str]) -> Server:
+    port = free_port()
+    child = group.start(
+        name,
+        [*argv, "--port", str(port)] if name != "moto_server" else [*argv, "-p", str(port)],
+        os.environ,
+    )
+    url = f"http://127.0.0.1:{port}"
+    child.wait_until(lambda: http_status(f"{url}/moto-api/") is not None, "answering")
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+    client.create_table(
+        TableName="orders",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return Server(name, child, client)
+
+
+def checkouts(server: Server, count: int) -> float:
+    """Writes `count` checkouts; transactions per second."""
+    body = {"S": "x" * 300}  # about an order's size
+    started = time.perf_counter()
+    for _ in range(count):
+        n = server.written = server.written + 1
+        server.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": "orders",
+                        "Item": {"pk": {"S": f"order#{n}"}, "body": body},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": "orders",
+                        "Item": {"pk": {"S": f"outbox#{n}"}, "body": body},
+                    }
+                },
+            ]
+        )
+    return count / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transactions", type=int, default=2000)
+    parser.add_argument("--every", type=int, default=500)
+    args = parser.parse_args()
+
+    with Group() as group:
+        servers = [
+            start(group, "moto_server", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1"]),
+            start(group, "emulator", [sys.executable, "-m", "devstack.dynamodb_emulator"]),
+        ]
+        print(f"{'server':<12} {'items':>7} {'tx/s':>8} {'VmRSS MB':>9}")
+        for server in servers:
+            print(f"{server.name:<12} {0:>7} {'':>8} {server.rss_mb():>9.0f}")
+        for _ in range(args.transactions // args.every):
+            for server in servers:
+                rate = checkouts(server, args.every)
+                items = 2 * server.written
+                print(
+                    f"{server.name:<12} {items:>7} {rate:>8.1f} {server.rss_mb():>9.0f}", flush=True
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
