@@ -88,23 +88,25 @@ typecheck: $(VENV)/.synced ## mypy, strict
 
 # Each run's coverage data, the Python subprocesses' included ([tool.coverage.run] in
 # pyproject.toml): gunicorn's master and workers, make run's stack, the seeding, the deploy
-# scripts. Absolute, because a subprocess may start in another folder. The floor (fail_under)
-# is for the combined figure of `make coverage`, so neither run checks it on its own part.
-COVERAGE_UNIT := $(CURDIR)/.coverage.unit
-COVERAGE_INTEGRATION := $(CURDIR)/.coverage.integration
+# scripts. Absolute, because a subprocess may start in another folder; not named .coverage.*,
+# which coverage's reports would combine (and delete) by themselves. The floor (fail_under) is
+# for the combined figure of `make coverage`, so neither run checks it on its own part.
+COVERAGE_UNIT := $(CURDIR)/.coverage-unit
+COVERAGE_INTEGRATION := $(CURDIR)/.coverage-integration
 
-unit: $(VENV)/.synced ## unit tests (Flask test client, in-process fakes); coverage data in .coverage.unit
+unit: $(VENV)/.synced ## unit tests (Flask test client, in-process fakes); coverage data in .coverage-unit
 	COVERAGE_FILE=$(COVERAGE_UNIT) $(BIN)/pytest -m "not integration and not e2e" \
 		--cov --cov-report=term:skip-covered --cov-fail-under=0
 
-integration: $(VENV)/.synced ## integration tests (redis-server, moto server, gunicorn; the images); coverage data in .coverage.integration
+integration: $(VENV)/.synced ## integration tests (redis-server, moto server, gunicorn; the images); coverage data in .coverage-integration
 	COVERAGE_FILE=$(COVERAGE_INTEGRATION) $(BIN)/pytest -m integration \
 		--cov --cov-report= --cov-fail-under=0
 
 coverage: $(VENV)/.synced ## make unit's and make integration's coverage combined: the files not fully covered, the total, the floor
 	@for data in $(COVERAGE_UNIT) $(COVERAGE_INTEGRATION); do [[ -f $$data ]] || \
 		{ echo "coverage: no $$(basename $$data): run make unit and make integration first" >&2; exit 1; }; done
-	@echo "coverage: step 1/3: combine .coverage.unit and .coverage.integration into .coverage"
+	@echo "coverage: step 1/3: combine .coverage-unit and .coverage-integration into .coverage (kept for coverage html)"
+	$(BIN)/coverage erase
 	$(BIN)/coverage combine --keep --quiet $(COVERAGE_UNIT) $(COVERAGE_INTEGRATION)
 	@echo "coverage: step 2/3: the files not fully covered (statements and branches)"
 	$(BIN)/coverage report --skip-covered --skip-empty --fail-under=0
@@ -156,7 +158,7 @@ e2e: $(VENV)/.synced ## the store on a new kind cluster: helm install, the journ
 	$(BIN)/pytest -m e2e tests/e2e
 
 clean: ## remove the virtual environments and caches
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* .coverage-*
 
 deploy-tools: ## eksctl, skaffold (and a registry for the tests) built through the Go module proxy (cached)
 	eksctl/build-tool eksctl >/dev/null
