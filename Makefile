@@ -1,6 +1,6 @@
 # Emporium: one command sets up, one runs, one tests.
 #   make run     the whole store on this machine (needs only python3 >= 3.11)
-#   make test    lint, type checks, unit and integration tests
+#   make test    lint, type checks, unit and integration tests, their coverage combined
 #   make bench   the benchmarks (needs wrk and redis-server)
 #   make images  the container images (needs Docker; `make base-images` first without a registry)
 #   make cluster, controllers, identity, push, deploy   the store on EKS (README: Deploy to AWS)
@@ -37,7 +37,7 @@ DURATION ?= 60
 # The development issuer of `make run` adds the sign-in journey; empty elsewhere (EKS: Cognito).
 LOAD_ISSUER ?= $(if $(filter http://localhost:8080 http://127.0.0.1:8080,$(URL)),http://127.0.0.1:8086,)
 
-.PHONY: help setup run test lint typecheck unit integration fmt bench mutants load soak images base-images chart-tools clean
+.PHONY: help setup run test lint typecheck unit integration coverage fmt bench mutants load soak images base-images chart-tools clean
 .PHONY: kind-node-image kind-up kind-down e2e
 .PHONY: deploy-tools cluster cluster-delete controllers identity push deploy port-forward logs dev
 
@@ -77,7 +77,7 @@ setup: $(VENV)/.synced ## create .venv with the locked dependencies
 run: $(VENV)/.synced ## run the store: DynamoDB emulator, Redis, services (Ctrl-C stops all)
 	$(BIN)/python -m devstack
 
-test: lint typecheck unit integration ## everything CI runs
+test: lint typecheck unit integration coverage ## everything CI runs
 
 lint: $(VENV)/.synced ## ruff check and format check
 	$(BIN)/ruff check .
@@ -86,11 +86,32 @@ lint: $(VENV)/.synced ## ruff check and format check
 typecheck: $(VENV)/.synced ## mypy, strict
 	$(BIN)/mypy
 
-unit: $(VENV)/.synced ## unit tests (Flask test client, in-process fakes)
-	$(BIN)/pytest -m "not integration and not e2e" --cov --cov-report=term:skip-covered
+# Each run's coverage data, the Python subprocesses' included ([tool.coverage.run] in
+# pyproject.toml): gunicorn's master and workers, make run's stack, the seeding, the deploy
+# scripts. Absolute, because a subprocess may start in another folder; not named .coverage.*,
+# which coverage's reports would combine (and delete) by themselves. The floor (fail_under) is
+# for the combined figure of `make coverage`, so neither run checks it on its own part.
+COVERAGE_UNIT := $(CURDIR)/.coverage-unit
+COVERAGE_INTEGRATION := $(CURDIR)/.coverage-integration
 
-integration: $(VENV)/.synced ## integration tests (redis-server, moto server, gunicorn; the images)
-	$(BIN)/pytest -m integration
+unit: $(VENV)/.synced ## unit tests (Flask test client, in-process fakes); coverage data in .coverage-unit
+	COVERAGE_FILE=$(COVERAGE_UNIT) $(BIN)/pytest -m "not integration and not e2e" \
+		--cov --cov-report=term:skip-covered --cov-fail-under=0
+
+integration: $(VENV)/.synced ## integration tests (redis-server, moto server, gunicorn; the images); coverage data in .coverage-integration
+	COVERAGE_FILE=$(COVERAGE_INTEGRATION) $(BIN)/pytest -m integration \
+		--cov --cov-report= --cov-fail-under=0
+
+coverage: $(VENV)/.synced ## make unit's and make integration's coverage combined: the files not fully covered, the total, the floor
+	@for data in $(COVERAGE_UNIT) $(COVERAGE_INTEGRATION); do [[ -f $$data ]] || \
+		{ echo "coverage: no $$(basename $$data): run make unit and make integration first" >&2; exit 1; }; done
+	@echo "coverage: step 1/3: combine .coverage-unit and .coverage-integration into .coverage (kept for coverage html)"
+	$(BIN)/coverage erase
+	$(BIN)/coverage combine --keep --quiet $(COVERAGE_UNIT) $(COVERAGE_INTEGRATION)
+	@echo "coverage: step 2/3: the files not fully covered (statements and branches)"
+	$(BIN)/coverage report --skip-covered --skip-empty --fail-under=0
+	@echo "coverage: step 3/3: the total, in percent; below fail_under in pyproject.toml fails"
+	$(BIN)/coverage report --format=total
 
 fmt: $(VENV)/.synced ## format and fix what ruff can
 	$(BIN)/ruff format .
@@ -138,7 +159,7 @@ e2e: $(VENV)/.synced ## the store on a new kind cluster: helm install, the journ
 	$(BIN)/pytest -m e2e tests/e2e
 
 clean: ## remove the virtual environments and caches
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* .coverage-*
 
 deploy-tools: ## eksctl, skaffold (and a registry for the tests) built through the Go module proxy (cached)
 	eksctl/build-tool eksctl >/dev/null

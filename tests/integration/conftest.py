@@ -28,6 +28,9 @@ from devstack.processes import Child, Group, free_port, http_status
 from devstack.stack import SERVICES, Ports
 
 ADMIN_TOKEN = "integration-admin-token"
+# `make run`'s stack comes up in well under a minute on an idle machine; it starts ten processes
+# one after another, each slower under coverage (make integration), on a machine CI may share.
+STACK_START_SECONDS = 180
 REDIS_HINT = "install Redis: apt-get install redis-server, or brew install redis"
 
 

@@ -11,7 +11,12 @@ import time
 
 import pytest
 import requests
-from tests.integration.conftest import local_env, require_binary, start_gunicorn
+from tests.integration.conftest import (
+    STACK_START_SECONDS,
+    local_env,
+    require_binary,
+    start_gunicorn,
+)
 
 from devstack.processes import Group, free_port, http_status, port_open
 from devstack.stack import Ports
@@ -101,10 +106,12 @@ def run_store_until_ctrl_c(store: subprocess.Popen[str], ports: dict[str, str]) 
     reader = threading.Thread(target=lambda: lines.extend(store.stdout or []))
     reader.start()
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + STACK_START_SECONDS
         while not any("Emporium is running" in line for line in lines):
             assert store.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "the store did not come up in 90 s"
+            assert time.monotonic() < deadline, (
+                f"the store did not come up in {STACK_START_SECONDS} s"
+            )
             time.sleep(0.2)
         edge = f"http://127.0.0.1:{ports['EDGE_PORT']}"
         products = requests.get(edge + "/api/catalog/products?limit=100", timeout=10).json()

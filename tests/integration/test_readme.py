@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.conftest import require_binary
+from tests.integration.conftest import STACK_START_SECONDS, require_binary
 
 from devstack.stack import Ports
 
@@ -53,7 +53,7 @@ def store() -> Iterator[str]:
         reader = threading.Thread(target=lambda: lines.extend(process.stdout or []))
         reader.start()
         try:
-            deadline = time.monotonic() + 90
+            deadline = time.monotonic() + STACK_START_SECONDS
             while not any("Emporium is running" in line for line in lines):
                 assert process.poll() is None, "".join(lines)
                 assert time.monotonic() < deadline, "".join(lines)
