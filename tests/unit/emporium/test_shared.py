@@ -459,3 +459,28 @@ def test_a_per_process_value_is_made_once_in_each_process(monkeypatch: pytest.Mo
     assert value.get() == 2
     assert value.get() == 2
     assert made == [1, 2]
+
+
+class CountingSocket(ListeningSocket):
+    def __init__(self, port: int) -> None:
+        super().__init__(port)
+        self.asked = 0
+
+    def getsockname(self) -> tuple[str, int]:
+        self.asked += 1
+        return super().getsockname()
+
+
+def test_the_port_of_a_kept_alive_connection_is_asked_of_the_kernel_once(
+    client: FlaskClient,
+) -> None:
+    connection = CountingSocket(9090)
+    for _ in range(3):
+        answer = client.get(
+            "/metrics", base_url=METRICS, environ_overrides={"gunicorn.socket": connection}
+        )
+        assert answer.status_code == 200
+    assert connection.asked == 1
+    other = CountingSocket(8080)  # another connection, on the service port: asked anew
+    spoofed = client.get("/metrics", base_url=METRICS, environ_overrides={"gunicorn.socket": other})
+    assert (spoofed.status_code, other.asked) == (404, 1)
