@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # for tests.bench.bare_app, when run as a script
 
-from devstack.processes import Group, free_port, http_status  # noqa: E402
+from devstack.processes import Child, Group, free_port, http_status  # noqa: E402
 from devstack.stack import (  # noqa: E402
     Addresses,
     service_env,
@@ -61,31 +61,58 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
+    cpu_us: float  # the server's CPU time (all its processes, user + system) per request
+
+
+FIELDS = ("rps", "p50_ms", "p99_ms", "cpu_us")
+
+
+def cpu_seconds(group_id: int) -> float:
+    """User + system CPU time of every live process of a process group (a gunicorn master
+    started in a session of its own, and its workers)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # the process is gone
+            continue
+        if int(fields[2]) == group_id:  # fields[2] is pgrp; utime and stime follow at 11, 12
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, seconds: int, connections: int) -> Result:
+def run_wrk(url: str, seconds: int, connections: int, server: int) -> Result:
+    """wrk against `url` for `seconds`; `server` is the process group that serves it."""
+    cpu_before = cpu_seconds(server)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+    cpu = cpu_seconds(server) - cpu_before
+    requests = re.search(r"(\d+) requests in", out)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if rps is None or p50 is None or p99 is None:
+    if rps is None or p50 is None or p99 is None or requests is None:
         raise RuntimeError(f"could not read wrk's output:\n{out}")
     if errors:
         raise RuntimeError(f"{errors.group(1)} requests failed:\n{out}")
-    return Result(float(rps.group(1)), _ms(*p50.groups()), _ms(*p99.groups()))
+    return Result(
+        float(rps.group(1)),
+        _ms(*p50.groups()),
+        _ms(*p99.groups()),
+        cpu * 1e6 / max(1, int(requests.group(1))),
+    )
 
 
-def start_bare(group: Group, port: int, env: dict[str, str], workers: str, threads: str) -> None:
+def start_bare(group: Group, port: int, env: dict[str, str], workers: str, threads: str) -> Child:
     """Bare Flask under plain gunicorn: its defaults, nothing of ours."""
     argv = [
         sys.executable,
@@ -104,6 +131,7 @@ def start_bare(group: Group, port: int, env: dict[str, str], workers: str, threa
     ]
     child = group.start("bare", argv, env, log_path=os.devnull)
     child.wait_until(lambda: http_status(f"http://127.0.0.1:{port}/bare") == 200, "ready")
+    return child
 
 
 def _send(method: str, url: str, body: object | None = None) -> dict[str, object]:
@@ -139,24 +167,35 @@ PAIRS = (
 )
 
 
+def _verdict(ratio: float) -> str:
+    return f"{'meets' if ratio >= TARGET_RATIO else 'misses'} {TARGET_RATIO:.2f}"
+
+
 def report(results: dict[str, list[Result]]) -> None:
-    print(f"\n{'endpoint':<48} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}  (medians)")
-    medians: dict[str, float] = {}
+    print(
+        f"\n{'endpoint':<48} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU us/req':>10}  (medians)"
+    )
+    medians: dict[str, Result] = {}
     for name, rounds in results.items():
-        medians[name] = statistics.median(r.rps for r in rounds)
-        p50 = statistics.median(r.p50_ms for r in rounds)
-        p99 = statistics.median(r.p99_ms for r in rounds)
-        print(f"{name:<48} {medians[name]:>7.0f} {p50:>7.2f} {p99:>7.2f}")
-    print()
+        medians[name] = Result(
+            *(statistics.median(getattr(r, field) for r in rounds) for field in FIELDS)
+        )
+        m = medians[name]
+        print(f"{name:<48} {m.rps:>7.0f} {m.p50_ms:>7.2f} {m.p99_ms:>7.2f} {m.cpu_us:>10.0f}")
+    print(
+        "\nratios: req/s (this loaded machine, both sides sharing its cores), and bare's CPU per"
+        "\nrequest over the service's (the req/s ratio a server would reach on cores of its own)"
+    )
     for label, name, floors in PAIRS:
         if name not in medians:
             continue
         for floor in floors:
-            ratio = medians[name] / medians[floor]
-            verdict = "meets" if ratio >= TARGET_RATIO else "misses"
+            ratio = medians[name].rps / medians[floor].rps
+            cpu_ratio = medians[floor].cpu_us / medians[name].cpu_us
             print(
-                f"{label} / bare {' '.join(floor.split()[1:])} = {ratio:.2f}"
-                f" ({verdict} the {TARGET_RATIO:.2f} target)"
+                f"{label} / bare {' '.join(floor.split()[1:])}:"
+                f" req/s {ratio:.2f} ({_verdict(ratio)}),"
+                f" CPU {cpu_ratio:.2f} ({_verdict(cpu_ratio)})"
             )
 
 
@@ -217,15 +256,17 @@ def main() -> int:
         print(f"[3/4] services and bare Flask under gunicorn ({workers} x {threads} threads)")
         catalog_port, cart_port, bare_port = free_port(), free_port(), free_port()
         catalog = f"http://127.0.0.1:{catalog_port}"
-        start_gunicorn(
+        catalog_pid = start_gunicorn(
             group, "catalog", "catalog.app:create_app()", catalog_port, env, log_path=os.devnull
-        )
+        ).pid
         bare = f"http://127.0.0.1:{bare_port}"
-        targets = {BARE: f"{bare}/bare"}
+        bare_pid = start_bare(group, bare_port, env, workers, threads).pid
+        # Each endpoint: its URL and the process group of the server that answers it.
+        targets = {BARE: (f"{bare}/bare", bare_pid)}
         if args.only != "cart":
-            targets[CATALOG] = f"{catalog}/api/catalog/products/{PRODUCT}"
+            targets[CATALOG] = (f"{catalog}/api/catalog/products/{PRODUCT}", catalog_pid)
             near_port = free_port()
-            start_gunicorn(
+            near = start_gunicorn(
                 group,
                 "catalog-near",
                 "catalog.app:create_app()",
@@ -233,23 +274,25 @@ def main() -> int:
                 {**env, "CATALOG_NEAR_CACHE_SECONDS": "1"},
                 log_path=os.devnull,
             )
-            targets[CATALOG_NEAR] = f"http://127.0.0.1:{near_port}/api/catalog/products/{PRODUCT}"
+            targets[CATALOG_NEAR] = (
+                f"http://127.0.0.1:{near_port}/api/catalog/products/{PRODUCT}",
+                near.pid,
+            )
         if args.only != "catalog":
             cart = f"http://127.0.0.1:{cart_port}"
-            start_gunicorn(
+            cart_pid = start_gunicorn(
                 group,
                 "cart",
                 "cart.app:create_app()",
                 cart_port,
                 {**env, "CART_CATALOG_URL": catalog},
                 log_path=os.devnull,
-            )
+            ).pid
             cart_id = fill_cart(cart)
-            targets[BARE_GET_ITEM] = f"{bare}/carts/{cart_id}"
-            targets[CART] = f"{cart}/api/cart/carts/{cart_id}"
-        start_bare(group, bare_port, env, workers, threads)
-        for url in targets.values():  # warm: fill the cache, open the pools
-            run_wrk(url, 2, args.connections)
+            targets[BARE_GET_ITEM] = (f"{bare}/carts/{cart_id}", bare_pid)
+            targets[CART] = (f"{cart}/api/cart/carts/{cart_id}", cart_pid)
+        for url, server in targets.values():  # warm: fill the cache, open the pools
+            run_wrk(url, 2, args.connections, server)
 
         print(
             f"[4/4] wrk: {args.rounds} interleaved rounds x {args.seconds} s per endpoint, "
@@ -261,12 +304,13 @@ def main() -> int:
             order = list(targets.items())
             if number % 2 == 0:
                 order.reverse()  # neither side always runs first
-            for name, url in order:
-                result = run_wrk(url, args.seconds, args.connections)
+            for name, (url, server) in order:
+                result = run_wrk(url, args.seconds, args.connections, server)
                 results[name].append(result)
                 print(
                     f"  round {number}/{args.rounds}  {name:<48} {result.rps:>7.0f} req/s"
-                    f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms",
+                    f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms"
+                    f"  {result.cpu_us:5.0f} us CPU/req",
                     flush=True,
                 )
 
