@@ -54,13 +54,16 @@ class RequestTelemetry:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        request_id = environ.get("HTTP_X_REQUEST_ID", "")
-        if not _REQUEST_ID.fullmatch(request_id):
-            request_id = secrets.token_hex(16)
+        request_id: str | None = environ.get("HTTP_X_REQUEST_ID", "")
+        if not _REQUEST_ID.fullmatch(request_id or ""):
+            request_id = None
         trace_id = tracing.current_trace_id()  # the request's span, when tracing is on
         if trace_id is None:
             trace = _TRACEPARENT.fullmatch(environ.get("HTTP_TRACEPARENT", ""))
-            trace_id = trace.group(1) if trace else secrets.token_hex(16)
+            trace_id = trace.group(1) if trace else None
+        if request_id is None or trace_id is None:
+            fresh = secrets.token_hex(32)  # both new ids from one read of the system's source
+            request_id, trace_id = request_id or fresh[:32], trace_id or fresh[32:]
         request_token = request_id_var.set(request_id)
         trace_token = trace_id_var.set(trace_id)
         status = "500"

@@ -105,6 +105,7 @@ def test_a_request_without_ids_is_logged_with_new_ones(
     assert line["requestId"] == response.headers["X-Request-ID"]
     assert NEW_ID.fullmatch(line["requestId"])
     assert NEW_ID.fullmatch(line["traceId"])
+    assert line["requestId"] != line["traceId"]  # two ids, not one twice
 
 
 @pytest.mark.parametrize(
