@@ -19,6 +19,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TextIO
 
+# How long the reader of a child's output waits after a read, for more lines to gather.
+ECHO_INTERVAL = 0.02
+
 
 class StartupError(RuntimeError):
     """A process exited or did not become ready; the message carries its last output."""
@@ -65,10 +68,11 @@ class Child:
         self._reader.start()
 
     def _pump(self) -> None:
-        """Read the child's output as it comes, whatever has arrived at once: a busy service
-        writes thousands of lines a second, and one read, one write and one flush for all the
-        lines that are waiting cost the launcher far less than one each per line (a launcher
-        that falls behind fills the pipe, and then the service waits on its log writes)."""
+        """Read the child's output in batches, whatever has arrived at once, at most every
+        ECHO_INTERVAL: a busy service writes thousands of lines a second, and one wake-up, one
+        read, one write and one flush for all the lines that are waiting cost the launcher far
+        less than one each per line (a launcher that falls behind fills the pipe, and then the
+        service waits on its log writes)."""
         if self.popen.stdout is None:
             return
         fd, pending = self.popen.stdout.fileno(), b""
@@ -82,6 +86,9 @@ class Child:
             *lines, pending = (pending + chunk).split(b"\n")
             if lines:
                 self._take(lines)
+            # Let the lines gather: a few dozen wake-ups a second however fast the child
+            # writes (the pipe holds 64 KiB, many times what a service writes meanwhile).
+            time.sleep(ECHO_INTERVAL)
         if pending:
             self._take([pending])
 
