@@ -10,8 +10,8 @@ its blueprint, its clients and its readiness checks on top (see
 from __future__ import annotations
 
 import os
+import random
 import re
-import secrets
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,13 @@ _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 _ROUTE = "emporium.route"
+
+
+def _new_id() -> str:
+    """A new request or trace id: 32 hex digits. Ids must be unique, not secret: drawn as
+    OpenTelemetry's SDK draws trace ids, from the process's generator (reseeded by Python in
+    every forked worker), without a system call per id as the system's source would cost."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def _note_route() -> None:
@@ -61,9 +68,8 @@ class RequestTelemetry:
         if trace_id is None:
             trace = _TRACEPARENT.fullmatch(environ.get("HTTP_TRACEPARENT", ""))
             trace_id = trace.group(1) if trace else None
-        if request_id is None or trace_id is None:
-            fresh = secrets.token_hex(32)  # both new ids from one read of the system's source
-            request_id, trace_id = request_id or fresh[:32], trace_id or fresh[32:]
+        request_id = request_id or _new_id()
+        trace_id = trace_id or _new_id()
         request_token = request_id_var.set(request_id)
         trace_token = trace_id_var.set(trace_id)
         status = "500"

@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from tests.unit.emporium.shop import ITEM
 
+import emporium.app
 from emporium import health
 from emporium.background import PerProcess
 from emporium.config import RedisSettings
@@ -485,3 +486,20 @@ def test_the_port_of_a_kept_alive_connection_is_asked_of_the_kernel_once(
     other = CountingSocket(8080)  # another connection, on the service port: asked anew
     spoofed = client.get("/metrics", base_url=METRICS, environ_overrides={"gunicorn.socket": other})
     assert (spoofed.status_code, other.asked) == (404, 1)
+
+
+def test_forked_workers_draw_different_ids() -> None:
+    # gunicorn forks its workers from one loaded app: their ids must not repeat each other's.
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker
+        os.write(writer, emporium.app._new_id().encode())
+        os._exit(0)
+    os.close(writer)
+    assert os.waitpid(pid, 0)[1] == 0
+    theirs = os.read(reader, 64).decode()
+    os.close(reader)
+    ours = emporium.app._new_id()
+    assert NEW_ID.fullmatch(theirs)
+    assert NEW_ID.fullmatch(ours)
+    assert theirs != ours
