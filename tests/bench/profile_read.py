@@ -1,10 +1,12 @@
 """Where a cached catalog read spends its time: py-spy samples one catalog worker under wrk.
 
     .venv/bin/python tests/bench/profile_read.py [--seconds 15] [--path /api/catalog/...]
+    CATALOG_NEAR_CACHE_SECONDS=1 .venv/bin/python tests/bench/profile_read.py   (near cache on)
     (py-spy from PATH, else through `uvx py-spy`; the profiler is not a dependency of the store)
 
 Starts the moto server, redis-server and catalog under `emporium.gunicorn_conf` with one worker
-(GUNICORN_THREADS threads, output to /dev/null), warms the cache, then drives the read with wrk
+(GUNICORN_THREADS threads, output to /dev/null; the catalog's variables come from the
+environment), warms the cache, then drives the read with wrk
 while py-spy samples the worker (idle threads left out: what is sampled is work). Prints the
 functions with the most samples of their own (self) and the most samples under them
 (inclusive), as percentages of all samples, and writes the raw stacks (collapsed format) and a
