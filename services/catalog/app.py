@@ -30,6 +30,7 @@ class CatalogSettings:
     hmac_key: str  # signs page cursors
     product_ttl: int
     list_ttl: int
+    near_cache_seconds: float  # 0: off; else how much older than a write a product read may be
     service: ServiceSettings
     dynamodb: DynamoDBSettings
     redis: RedisSettings
@@ -43,6 +44,7 @@ class CatalogSettings:
             hmac_key=own.secret("HMAC_KEY", min_length=32),
             product_ttl=own.integer("CACHE_TTL_SECONDS", 300, min=1),
             list_ttl=own.integer("LIST_CACHE_TTL_SECONDS", 30, min=1),
+            near_cache_seconds=own.number("NEAR_CACHE_SECONDS", 0.0),
             service=ServiceSettings.from_env(shared),
             dynamodb=DynamoDBSettings.from_env(shared),
             redis=RedisSettings.from_env(shared),
@@ -53,10 +55,14 @@ def create_store(table: str, settings: DynamoDBSettings) -> CatalogStore:
     return CatalogStore(PerProcess(lambda: dynamodb_client(settings)).get, table)
 
 
-def create_cache(redis: Redis, settings: DynamoDBSettings) -> ReadThroughCache:
+def create_cache(
+    redis: Redis, settings: DynamoDBSettings, near_seconds: float = 0.0
+) -> ReadThroughCache:
     # A write's marks must outlast the write, whatever the SDK's retries make of it.
     marker_ms = int((longest_write_seconds(settings) + 1.0) * 1000)
-    return ReadThroughCache(redis, namespace="catalog", marker_ms=marker_ms)
+    return ReadThroughCache(
+        redis, namespace="catalog", marker_ms=marker_ms, near_seconds=near_seconds
+    )
 
 
 def create_app(environ: Mapping[str, str] | None = None) -> Flask:
@@ -71,7 +77,7 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     redis = redis_client(settings.redis, client_name="catalog")
     app.extensions["catalog"] = CatalogDependencies(
         store=store,
-        cache=create_cache(redis, settings.dynamodb),
+        cache=create_cache(redis, settings.dynamodb, settings.near_cache_seconds),
         cursors=Cursors(settings.hmac_key, "products"),
         product_ttl=settings.product_ttl,
         list_ttl=settings.list_ttl,

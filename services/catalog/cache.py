@@ -27,8 +27,19 @@ longest a write can take (see `catalog.store.longest_write_seconds`), so a marke
 expire while its write is still in flight. A writer that dies mid-write leaves its marker to
 expire: readers bypass the entry until then, reading the store.
 
-Staleness: a product read is never older than the last acknowledged write (the loader reads
-DynamoDB consistently). List pages and the category list come from global secondary indexes,
+Near cache (`near_seconds`, off at 0): a read made with `near=True` (the catalog's product
+reads) is also kept in this process's memory and served from there, without asking Redis, for
+at most `near_seconds` from the moment its read began. A write made through this process
+(`writing`) evicts its entries from this process's memory before and after the write, and no
+read that began before the write ended keeps its value there. Other processes learn of the
+write only when their entry ages out: the bound is `near_seconds`, whatever Redis does (down,
+slow, restarted). The entries are few (one per product read, at most `near_entries`, the oldest
+dropped first).
+
+Staleness: with the near cache off, a product read is never older than the last acknowledged
+write (the loader reads DynamoDB consistently); with it on, it is never older than the last
+write acknowledged more than `near_seconds` ago (and never older than this process's own last
+write). List pages and the category list come from global secondary indexes,
 which are eventually consistent: they may be up to the list TTL old.
 """
 
@@ -38,6 +49,7 @@ import contextlib
 import logging
 import random
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
@@ -49,7 +61,7 @@ log = logging.getLogger(__name__)
 
 CACHE_LOOKUPS = Counter(
     "cache_lookups_total",
-    "Read-through cache lookups by result (hit, miss, error)",
+    "Read-through cache lookups by result (near: this process's memory; hit, miss, error)",
     ["cache", "result"],
 )
 # The labelled series, looked up once each: labels() costs more than the increment, and this
@@ -58,7 +70,7 @@ _lookup_series: dict[tuple[str, str], Any] = {}
 
 
 def cache_lookup(cache: str, result: str) -> None:
-    """Count one read-through cache lookup: `result` is hit, miss or error."""
+    """Count one read-through cache lookup: `result` is near, hit, miss or error."""
     counter = _lookup_series.get((cache, result))
     if counter is None:
         counter = _lookup_series[(cache, result)] = CACHE_LOOKUPS.labels(cache, result)
@@ -121,6 +133,8 @@ class ReadThroughCache:
         retry_after: float = 2.0,
         lock_ms: int = 2000,
         wait_ms: int = 200,
+        near_seconds: float = 0.0,
+        near_entries: int = 10_000,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -133,6 +147,15 @@ class ReadThroughCache:
         self._begin = client.register_script(_BEGIN)
         self._end = client.register_script(_END)
         self._down_until = 0.0
+        self.near_seconds = near_seconds
+        self.near_entries = near_entries
+        # key -> (until, value): served while time.monotonic() < until. The worker's threads
+        # share it: lookups need no lock (a dict's get is atomic); stores and evictions take
+        # `_near_lock`, so no store slips in between a write's eviction and its epoch.
+        self._near: dict[str, tuple[float, bytes]] = {}
+        self._near_lock = threading.Lock()
+        # Moved by every write through this process: a read that saw it move keeps nothing.
+        self._near_epoch = 0
 
     def key(self, *parts: str) -> str:
         # The braces put a key, its lock and its marker in one hash slot, for the Lua scripts
@@ -154,8 +177,46 @@ class ReadThroughCache:
 
     # Reads
 
-    def get_or_load(self, kind: str, key: Callable[[], str], load: Loader, ttl: float) -> bytes:
-        """`key` is called only when Redis is usable (it may read the generation)."""
+    def get_or_load(
+        self,
+        kind: str,
+        key: Callable[[], str],
+        load: Loader,
+        ttl: float,
+        *,
+        near: bool = False,
+    ) -> bytes:
+        """`key` is called only when Redis is usable (it may read the generation), unless
+        `near` is set: then the value may come from, and goes to, the near cache, and `key`
+        must not read Redis (it is called first, whatever Redis's state)."""
+        if near and self.near_seconds > 0:
+            return self._near_get_or_load(kind, key(), load, ttl)
+        return self._get_or_load(kind, key, load, ttl)
+
+    def _near_get_or_load(self, kind: str, key: str, load: Loader, ttl: float) -> bytes:
+        began = time.monotonic()
+        entry = self._near.get(key)
+        if entry is not None and began < entry[0]:
+            cache_lookup(kind, "near")
+            return entry[1]
+        epoch = self._near_epoch
+        value = self._get_or_load(kind, lambda: key, load, ttl)
+        # The value was current (as of the acknowledged writes) at some moment after `began`.
+        with self._near_lock:
+            if epoch == self._near_epoch:
+                self._near.pop(key, None)  # re-inserted last: the oldest go first
+                if len(self._near) >= self.near_entries:
+                    del self._near[next(iter(self._near))]
+                self._near[key] = (began + self.near_seconds, value)
+        return value
+
+    def _near_evict(self, keys: Iterable[str]) -> None:
+        with self._near_lock:
+            self._near_epoch += 1
+            for key in keys:
+                self._near.pop(key, None)
+
+    def _get_or_load(self, kind: str, key: Callable[[], str], load: Loader, ttl: float) -> bytes:
         if time.monotonic() < self._down_until:
             cache_lookup(kind, "error")
             return load()
@@ -202,6 +263,7 @@ class ReadThroughCache:
         block does. Raises CacheUnavailableError, without running the block, when Redis
         cannot take the marks."""
         keys, token = list(keys), secrets.token_hex(8)
+        self._near_evict(keys)
         try:
             self._send(self._begin, keys, token, self.marker_ms)
         except redis.RedisError as error:
@@ -212,6 +274,7 @@ class ReadThroughCache:
         try:
             yield
         finally:
+            self._near_evict(keys)
             try:
                 self._send(self._end, keys, token)
             except redis.RedisError as error:

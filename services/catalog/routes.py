@@ -124,7 +124,11 @@ def get_product(product_id: str) -> Response:
         return f"{product.version}\n".encode() + product.model_dump_json().encode()
 
     entry = catalog.cache.get_or_load(
-        "product", lambda: catalog.cache.key("product", product_id), load, catalog.product_ttl
+        "product",
+        lambda: catalog.cache.key("product", product_id),
+        load,
+        catalog.product_ttl,
+        near=True,  # the key reads nothing from Redis
     )
     if entry == _MISSING:
         raise _no_such_product(product_id)

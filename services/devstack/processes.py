@@ -15,8 +15,12 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
+from typing import TextIO
+
+# How long the reader of a child's output waits after a read, for more lines to gather.
+ECHO_INTERVAL = 0.02
 
 
 class StartupError(RuntimeError):
@@ -40,11 +44,13 @@ class Child:
         *,
         echo: bool,
         log_path: str | None = None,
+        echo_to: TextIO | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.tail: deque[str] = deque(maxlen=40)
         self.echo = echo
+        self.echo_to = echo_to  # None: the launcher's stdout at the time of each write
         self._lock = threading.Lock()
         # Output goes to a file when asked (a benchmark must not pay for reading it), else a pipe.
         self.log_path = log_path
@@ -55,8 +61,6 @@ class Child:
             stdin=subprocess.DEVNULL,
             stdout=self._log or subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
             start_new_session=True,  # Ctrl-C reaches the launcher, which stops children in order
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - a single-threaded moment at start
         )
@@ -64,23 +68,47 @@ class Child:
         self._reader.start()
 
     def _pump(self) -> None:
+        """Read the child's output in batches, whatever has arrived at once, at most every
+        ECHO_INTERVAL: a busy service writes thousands of lines a second, and one wake-up, one
+        read, one write and one flush for all the lines that are waiting cost the launcher far
+        less than one each per line (a launcher that falls behind fills the pipe, and then the
+        service waits on its log writes)."""
         if self.popen.stdout is None:
             return
-        for line in self.popen.stdout:
-            with self._lock:
-                self.tail.append(line.rstrip("\n"))
-                if self.echo:
-                    self._write(line)
+        fd, pending = self.popen.stdout.fileno(), b""
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except (OSError, ValueError):  # closed by stop()
+                break
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            if lines:
+                self._take(lines)
+            # Let the lines gather: a few dozen wake-ups a second however fast the child
+            # writes (the pipe holds 64 KiB, many times what a service writes meanwhile).
+            time.sleep(ECHO_INTERVAL)
+        if pending:
+            self._take([pending])
 
-    def _write(self, line: str) -> None:
-        sys.stdout.write(f"{self.name:<12}| {line.rstrip()}\n")
-        sys.stdout.flush()
+    def _take(self, raw: list[bytes]) -> None:
+        lines = [line.decode(errors="replace").rstrip() for line in raw]
+        with self._lock:
+            self.tail.extend(lines)
+            if self.echo:
+                self._write(lines)
+
+    def _write(self, lines: Iterable[str]) -> None:
+        out = self.echo_to or sys.stdout
+        prefix = f"{self.name:<12}| "
+        out.write("".join(f"{prefix}{line}\n" for line in lines))
+        out.flush()
 
     def follow(self) -> None:
         """Echo the output kept so far, then every new line, prefixed with the name."""
         with self._lock:
-            for line in self.tail:
-                self._write(line)
+            self._write(self.tail)
             self.echo = True
 
     @property
@@ -138,14 +166,15 @@ class Child:
 class Group:
     """Children started together and stopped together, last started first."""
 
-    def __init__(self, *, echo: bool = False) -> None:
+    def __init__(self, *, echo: bool = False, echo_to: TextIO | None = None) -> None:
         self.echo = echo
+        self.echo_to = echo_to
         self.children: list[Child] = []
 
     def start(
         self, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: str | None = None
     ) -> Child:
-        child = Child(name, argv, env, echo=self.echo, log_path=log_path)
+        child = Child(name, argv, env, echo=self.echo, log_path=log_path, echo_to=self.echo_to)
         self.children.append(child)
         return child
 

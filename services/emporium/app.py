@@ -10,8 +10,8 @@ its blueprint, its clients and its readiness checks on top (see
 from __future__ import annotations
 
 import os
+import random
 import re
-import secrets
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,13 @@ _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 _ROUTE = "emporium.route"
+
+
+def _new_id() -> str:
+    """A new request or trace id: 32 hex digits. Ids must be unique, not secret: drawn as
+    OpenTelemetry's SDK draws trace ids, from the process's generator (reseeded by Python in
+    every forked worker), without a system call per id as the system's source would cost."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def _note_route() -> None:
@@ -54,13 +61,15 @@ class RequestTelemetry:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        request_id = environ.get("HTTP_X_REQUEST_ID", "")
-        if not _REQUEST_ID.fullmatch(request_id):
-            request_id = secrets.token_hex(16)
+        request_id: str | None = environ.get("HTTP_X_REQUEST_ID", "")
+        if not _REQUEST_ID.fullmatch(request_id or ""):
+            request_id = None
         trace_id = tracing.current_trace_id()  # the request's span, when tracing is on
         if trace_id is None:
             trace = _TRACEPARENT.fullmatch(environ.get("HTTP_TRACEPARENT", ""))
-            trace_id = trace.group(1) if trace else secrets.token_hex(16)
+            trace_id = trace.group(1) if trace else None
+        request_id = request_id or _new_id()
+        trace_id = trace_id or _new_id()
         request_token = request_id_var.set(request_id)
         trace_token = trace_id_var.set(trace_id)
         status = "500"

@@ -17,11 +17,14 @@ is a problem document like every other error, not gunicorn's HTML page.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import signal
 import tempfile
 import threading
+import time
 from types import FrameType
 from typing import Any
 
@@ -29,7 +32,7 @@ from gunicorn import util
 from gunicorn.glogging import Logger
 
 from emporium.config import Env
-from emporium.logs import JsonFormatter
+from emporium.logs import JsonFormatter, timestamp
 from emporium.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 _env = Env()
@@ -105,19 +108,26 @@ util.write_error = _write_problem
 
 
 class JsonLogger(Logger):  # type: ignore[misc]
-    """gunicorn's own and access logs as JSON lines, in the same shape as the app's."""
+    """gunicorn's own and access logs as JSON lines, in the same shape as the app's.
+
+    An access line is written on every request, so it is made directly (one dict, one
+    json.dumps, one write under the handler's lock) rather than through a log record and the
+    formatter: the same line, at a fraction of the cost. Handlers other than a stream (syslog)
+    still get a log record.
+    """
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         # The service is the app's top-level package: 'catalog.app:create_app()' -> catalog.
         app_package = str(cfg.proc_name or "gunicorn").split(".", 1)[0].split(":", 1)[0]
-        formatter = JsonFormatter(os.environ.get("SERVICE_NAME") or app_package)
+        self.service = os.environ.get("SERVICE_NAME") or app_package
+        formatter = JsonFormatter(self.service)
         for logger in (self.error_log, self.access_log):
             for handler in logger.handlers:
                 handler.setFormatter(formatter)
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
-        if not self.cfg.accesslog:
+        if not self.cfg.accesslog or not self.access_log.isEnabledFor(logging.INFO):
             return
         request_id = next(
             (value for name, value in resp.headers if name.lower() == "x-request-id"), None
@@ -127,22 +137,38 @@ class JsonLogger(Logger):  # type: ignore[misc]
             environ.get("PATH_INFO"),
             resp.status_code,
         )
-        self.access_log.info(
-            "%s %s %s",
-            method,
-            path,
-            status,
-            extra={
-                "method": method,
-                "path": path,
-                "status": status,
-                "durationMs": round(request_time.total_seconds() * 1000, 3),
-                "bytes": getattr(resp, "sent", None),
-                "remote": environ.get("REMOTE_ADDR"),
-                "userAgent": environ.get("HTTP_USER_AGENT"),
-                "requestId": request_id,
+        fields = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "durationMs": round(request_time.total_seconds() * 1000, 3),
+            "bytes": getattr(resp, "sent", None),
+            "remote": environ.get("REMOTE_ADDR"),
+            "userAgent": environ.get("HTTP_USER_AGENT"),
+            "requestId": request_id,
+        }
+        for handler in self.access_log.handlers:
+            if type(handler) not in (logging.StreamHandler, logging.FileHandler):
+                self.access_log.info("%s %s %s", method, path, status, extra=fields)
+                return
+        line = json.dumps(
+            {
+                "time": timestamp(time.time()),
+                "level": "info",
+                "service": self.service,
+                "logger": self.access_log.name,
+                "message": f"{method} {path} {status}",
+                **fields,
             },
+            default=str,
         )
+        for handler in self.access_log.handlers:
+            with handler.lock:  # as StreamHandler.emit: lines of threads never interleave
+                try:
+                    handler.stream.write(line + "\n")
+                    handler.stream.flush()
+                except Exception:  # as logging does: a log line never fails a request
+                    handler.handleError(logging.makeLogRecord({"msg": line}))
 
 
 def on_starting(server: Any) -> None:

@@ -20,6 +20,20 @@ trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
+
+def timestamp(created: float) -> str:
+    """`created` (epoch seconds) as the logs write it: 2026-01-31T12:00:00.123Z, UTC."""
+    global _second  # noqa: PLW0603 - one formatted second shared by every thread
+    whole = int(created)
+    second, text = _second
+    if second != whole:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, text)
+    return f"{text}.{int((created - whole) * 1000):03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -27,8 +41,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": timestamp(record.created),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,

@@ -15,7 +15,9 @@ aggregates all workers. Without that variable (tests, one process) the default r
 
 from __future__ import annotations
 
+import contextlib
 import os
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +78,10 @@ def exposition() -> bytes:
     return generate_latest(registry)
 
 
+# The local port of each open connection, forgotten with the connection's socket object.
+_socket_ports: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
 def local_port(environ: WSGIEnvironment) -> int | None:
     """The port the request arrived on: the listening socket's, under gunicorn.
 
@@ -84,10 +90,20 @@ def local_port(environ: WSGIEnvironment) -> int | None:
     """
     sock = environ.get("gunicorn.socket")
     if sock is not None:
+        # A kept-alive connection carries many requests: ask the kernel once per connection.
         try:
-            return int(sock.getsockname()[1])
+            port = _socket_ports.get(sock)
+        except TypeError:  # a socket-like object that cannot be weakly referenced
+            port = None
+        if port is not None:
+            return port
+        try:
+            port = int(sock.getsockname()[1])
         except (OSError, IndexError, TypeError):
             return None
+        with contextlib.suppress(TypeError):
+            _socket_ports[sock] = port
+        return port
     try:
         return int(environ.get("SERVER_PORT", ""))
     except ValueError:

@@ -137,10 +137,10 @@ def shared_seeded_app() -> Iterator[Flask]:
 class CacheLookups:
     """The growth of `cache_lookups_total` for one cache, by result."""
 
-    def __init__(self, cache: str) -> None:
+    def __init__(self, cache: str, results: tuple[str, ...] = ("hit", "miss", "error")) -> None:
         self.counters = {
             result: Counter("cache_lookups_total", {"cache": cache, "result": result})
-            for result in ("hit", "miss", "error")
+            for result in results
         }
 
     def since(self) -> dict[str, int]:

@@ -19,7 +19,7 @@ from catalog.cache import CacheUnavailableError, ReadThroughCache
 KIND = "unit-test"  # the `cache` label of this module's lookups
 TTL = 60.0
 MARKER_MS = 45_000
-NOTHING = {"hit": 0, "miss": 0, "error": 0}
+NOTHING = {"near": 0, "hit": 0, "miss": 0, "error": 0}
 
 
 class Loader:
@@ -80,11 +80,11 @@ def cache(server: fakeredis.FakeServer) -> ReadThroughCache:
 
 @pytest.fixture
 def lookups(cache_lookups: Any) -> Any:
-    return cache_lookups(KIND)
+    return cache_lookups(KIND, tuple(NOTHING))
 
 
 def read(cache: ReadThroughCache, load: Loader, key: str = "product:1") -> bytes:
-    return cache.get_or_load(KIND, lambda: cache.key(key), load, TTL)
+    return cache.get_or_load(KIND, lambda: cache.key(key), load, TTL, near=True)
 
 
 # Hits and misses
@@ -157,7 +157,7 @@ class Store:
 
 
 def read_from(cache: ReadThroughCache, store: Store, key: str = "product:1") -> bytes:
-    return cache.get_or_load(KIND, lambda: cache.key(key), store.load, TTL)
+    return cache.get_or_load(KIND, lambda: cache.key(key), store.load, TTL, near=True)
 
 
 def test_a_written_entry_is_loaded_again(cache: ReadThroughCache, lookups: Any) -> None:
@@ -527,3 +527,106 @@ def test_redis_is_consulted_again_once_retry_after_has_passed(
 
     assert read(cache, Loader(b"not needed")) == b"cached"
     assert lookups.since() == {**NOTHING, "hit": 1}
+
+
+# The near cache: this process's memory, for at most near_seconds
+
+
+NEAR = 1.5
+
+
+@pytest.fixture
+def near(server: fakeredis.FakeServer) -> ReadThroughCache:
+    return new_cache(server, near_seconds=NEAR)
+
+
+def test_a_near_read_is_served_from_memory_without_asking_redis(
+    near: ReadThroughCache, redis: fakeredis.FakeRedis, lookups: Any
+) -> None:
+    load = Loader(b"v1")
+    assert read(near, load) == b"v1"
+    redis.set(near.key("product:1"), b"changed in redis")  # not asked again within the bound
+    assert read(near, load) == b"v1"
+    assert lookups.since() == {**NOTHING, "miss": 1, "near": 1}
+    assert load.calls == 1
+
+
+def test_another_process_s_write_is_seen_once_near_seconds_have_passed(
+    server: fakeredis.FakeServer, near: ReadThroughCache, clock: Clock, lookups: Any
+) -> None:
+    store = Store(b"v1")
+    assert read_from(near, store) == b"v1"
+    store.write(new_cache(server), b"v2")  # another pod's write, acknowledged now
+    clock.now += NEAR - 0.01
+    assert read_from(near, store) == b"v1"  # still within the documented bound
+    clock.now += 0.01
+    assert read_from(near, store) == b"v2"
+    assert lookups.since() == {**NOTHING, "miss": 2, "near": 1}
+
+
+def test_the_bound_counts_from_when_the_read_began_not_when_it_ended(
+    near: ReadThroughCache, clock: Clock
+) -> None:
+    def slow_load() -> bytes:
+        clock.now += 1.0  # the store took a second to answer
+        return b"v1"
+
+    assert read(near, slow_load) == b"v1"
+    clock.now += NEAR - 1.0
+    assert read(near, Loader(b"v2")) == b"v1"  # Redis holds v1: a hit, not a near read
+
+
+def test_a_write_through_this_process_is_read_at_once(near: ReadThroughCache, lookups: Any) -> None:
+    store = Store(b"v1")
+    read_from(near, store)
+    store.write(near, b"v2")
+    assert read_from(near, store) == b"v2"
+    assert read_from(near, store) == b"v2"
+    assert lookups.since() == {**NOTHING, "miss": 2, "near": 1}
+
+
+def test_a_read_that_overlaps_a_write_of_this_process_keeps_nothing(
+    near: ReadThroughCache, lookups: Any
+) -> None:
+    store = Store(b"v1")
+
+    def load_while_written() -> bytes:
+        value = store.load()  # v1, read before the write below commits
+        store.write(near, b"v2")
+        return value
+
+    assert near.get_or_load(KIND, lambda: near.key("product:1"), load_while_written, TTL, near=True)
+    assert read_from(near, store) == b"v2"
+    assert lookups.since() == {**NOTHING, "miss": 2}
+
+
+def test_reads_without_near_never_use_it(near: ReadThroughCache, lookups: Any) -> None:
+    load = Loader(b"page")
+    for _ in range(2):
+        near.get_or_load(KIND, lambda: near.key("page:1"), load, TTL)
+    assert lookups.since() == {**NOTHING, "miss": 1, "hit": 1}
+
+
+def test_the_near_cache_holds_at_most_near_entries_dropping_the_oldest(
+    server: fakeredis.FakeServer, lookups: Any
+) -> None:
+    cache = new_cache(server, near_seconds=NEAR, near_entries=2)
+    for key in ("product:1", "product:2", "product:3"):
+        read(cache, Loader(key.encode()), key)
+    lookups.since()
+    assert read(cache, Loader(b"unused"), "product:3") == b"product:3"
+    assert read(cache, Loader(b"unused"), "product:2") == b"product:2"
+    assert lookups.since() == {**NOTHING, "near": 2}
+    assert read(cache, Loader(b"unused"), "product:1") == b"product:1"  # dropped: from Redis
+    assert lookups.since() == {**NOTHING, "hit": 1}
+
+
+def test_with_redis_down_reads_are_still_kept_near_for_the_bound(
+    server: fakeredis.FakeServer, near: ReadThroughCache, lookups: Any
+) -> None:
+    server.connected = False
+    load = Loader(b"from the store")
+    assert read(near, load) == b"from the store"
+    assert read(near, load) == b"from the store"
+    assert load.calls == 1
+    assert lookups.since() == {**NOTHING, "error": 1, "near": 1}

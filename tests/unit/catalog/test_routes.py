@@ -20,6 +20,7 @@ from openapi_spec_validator import validate
 from werkzeug.test import TestResponse
 
 from catalog.models import ProductWrite
+from catalog.seed import seed
 from catalog.store import CatalogStore
 from emporium.pagination import Cursors
 
@@ -603,6 +604,26 @@ def test_a_read_after_a_replace_misses_and_shows_the_new_product(
     assert lookups.since() == {"hit": 0, "miss": 1, "error": 0}
     assert response.headers["ETag"] == '"2"'
     assert response.get_json()["name"] == renamed
+
+
+def test_with_the_near_cache_on_reads_come_from_memory_and_this_app_s_writes_show_at_once(
+    make_app: Callable[..., Flask],
+    seed_environ: None,
+    admin: dict[str, str],
+    cache_lookups: Callable[[str], Any],
+) -> None:
+    client = make_app(CATALOG_NEAR_CACHE_SECONDS="60").test_client()
+    seed()
+    lookups = cache_lookups("product", ("near", "hit", "miss", "error"))
+    first = client.get(product_url("linen-tea-towels"))
+    second = client.get(product_url("linen-tea-towels"))
+    assert lookups.since() == {"near": 1, "hit": 0, "miss": 1, "error": 0}
+    assert (second.data, second.headers["ETag"]) == (first.data, '"1"')
+
+    renamed = "Linen Tea Towels, set of 4"
+    assert replace(client, admin, "linen-tea-towels", 1, name=renamed).status_code == 200
+    response = client.get(product_url("linen-tea-towels"))
+    assert (response.get_json()["name"], response.headers["ETag"]) == (renamed, '"2"')
 
 
 def test_a_read_after_a_delete_is_404_not_the_cached_product(

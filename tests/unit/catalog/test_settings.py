@@ -29,6 +29,7 @@ def test_catalog_settings_have_defaults_for_everything_but_token_and_region() ->
     assert settings.redis.url == "redis://localhost:6379/0"
     assert settings.service.log_level == "INFO"
     assert settings.service.dynamodb_create_tables is False
+    assert settings.near_cache_seconds == 0  # off: product reads as current as the last write
 
 
 def test_catalog_settings_read_their_variables() -> None:
@@ -36,6 +37,7 @@ def test_catalog_settings_read_their_variables() -> None:
         settings_env(
             CATALOG_TABLE="shop.catalog-v2",
             CATALOG_CACHE_TTL_SECONDS="60",
+            CATALOG_NEAR_CACHE_SECONDS="0.5",
             REDIS_URL="rediss://cache.internal:6380/1",
             AWS_ENDPOINT_URL_DYNAMODB="http://localhost:8000",
             LOG_LEVEL="debug",
@@ -44,6 +46,7 @@ def test_catalog_settings_read_their_variables() -> None:
     )
     assert settings.table == "shop.catalog-v2"
     assert settings.product_ttl == 60
+    assert settings.near_cache_seconds == 0.5
     assert settings.redis.url == "rediss://cache.internal:6380/1"
     assert settings.dynamodb.endpoint_url == "http://localhost:8000"
     assert settings.service.log_level == "DEBUG"
@@ -68,6 +71,8 @@ def test_catalog_settings_accept_aws_default_region() -> None:
         ({"AWS_REGION": ""}, "AWS_REGION"),
         ({"AWS_ENDPOINT_URL_DYNAMODB": "localhost:8000"}, "AWS_ENDPOINT_URL_DYNAMODB"),
         ({"CATALOG_CACHE_TTL_SECONDS": "0"}, "CATALOG_CACHE_TTL_SECONDS"),
+        ({"CATALOG_NEAR_CACHE_SECONDS": "-1"}, "CATALOG_NEAR_CACHE_SECONDS"),
+        ({"CATALOG_NEAR_CACHE_SECONDS": "soon"}, "CATALOG_NEAR_CACHE_SECONDS"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"MAX_BODY_BYTES": "100"}, "MAX_BODY_BYTES"),
         ({"DYNAMODB_CREATE_TABLES": "sure"}, "DYNAMODB_CREATE_TABLES"),

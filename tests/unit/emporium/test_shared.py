@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from tests.unit.emporium.shop import ITEM
 
+import emporium.app
 from emporium import health
 from emporium.background import PerProcess
 from emporium.config import RedisSettings
@@ -105,6 +106,7 @@ def test_a_request_without_ids_is_logged_with_new_ones(
     assert line["requestId"] == response.headers["X-Request-ID"]
     assert NEW_ID.fullmatch(line["requestId"])
     assert NEW_ID.fullmatch(line["traceId"])
+    assert line["requestId"] != line["traceId"]  # two ids, not one twice
 
 
 @pytest.mark.parametrize(
@@ -459,3 +461,45 @@ def test_a_per_process_value_is_made_once_in_each_process(monkeypatch: pytest.Mo
     assert value.get() == 2
     assert value.get() == 2
     assert made == [1, 2]
+
+
+class CountingSocket(ListeningSocket):
+    def __init__(self, port: int) -> None:
+        super().__init__(port)
+        self.asked = 0
+
+    def getsockname(self) -> tuple[str, int]:
+        self.asked += 1
+        return super().getsockname()
+
+
+def test_the_port_of_a_kept_alive_connection_is_asked_of_the_kernel_once(
+    client: FlaskClient,
+) -> None:
+    connection = CountingSocket(9090)
+    for _ in range(3):
+        answer = client.get(
+            "/metrics", base_url=METRICS, environ_overrides={"gunicorn.socket": connection}
+        )
+        assert answer.status_code == 200
+    assert connection.asked == 1
+    other = CountingSocket(8080)  # another connection, on the service port: asked anew
+    spoofed = client.get("/metrics", base_url=METRICS, environ_overrides={"gunicorn.socket": other})
+    assert (spoofed.status_code, other.asked) == (404, 1)
+
+
+def test_forked_workers_draw_different_ids() -> None:
+    # gunicorn forks its workers from one loaded app: their ids must not repeat each other's.
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker
+        os.write(writer, emporium.app._new_id().encode())
+        os._exit(0)
+    os.close(writer)
+    assert os.waitpid(pid, 0)[1] == 0
+    theirs = os.read(reader, 64).decode()
+    os.close(reader)
+    ours = emporium.app._new_id()
+    assert NEW_ID.fullmatch(theirs)
+    assert NEW_ID.fullmatch(ours)
+    assert theirs != ours
