@@ -78,7 +78,7 @@ def orders_environ(issuer: LocalIssuer) -> dict[str, str]:
         "ORDERS_HMAC_KEY": HMAC_KEY,
         "ORDERS_OIDC_ISSUER": issuer.url,
         "ORDERS_OIDC_AUDIENCE": AUDIENCE,
-        # Each app's relay thread outlives its test; the tests run the relay themselves.
+        # The tests run the relay themselves; its thread only waits, until the fixture stops it.
         "ORDERS_RELAY_INTERVAL_SECONDS": "3600",
         "OUTBOUND_BACKOFF_SECONDS": "0",  # retry the cart and catalog without waiting
     }
@@ -107,16 +107,19 @@ def store(monkeypatch: pytest.MonkeyPatch, issuer: LocalIssuer) -> Iterator[Stor
             {"productId": "mug", "name": "Mug", "quantity": 2, "unitPrice": {"amount": 999}},
             {"productId": "kettle", "name": "Kettle", "quantity": 1},
         ]
-        yield Store(
-            app,
-            app.test_client(),
-            cart,
-            catalog,
-            fakeredis.FakeRedis(server=server),
-            server,
-            issuer,
-            clock,
-        )
+        try:
+            yield Store(
+                app,
+                app.test_client(),
+                cart,
+                catalog,
+                fakeredis.FakeRedis(server=server),
+                server,
+                issuer,
+                clock,
+            )
+        finally:
+            app.extensions["orders.relay"].stop()
 
 
 def set_status(store: Store, order_id: str, status: str, token: str = TOKEN) -> Any:
