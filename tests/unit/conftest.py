@@ -3,11 +3,19 @@ DynamoDB (moto's mock), the problem-document check and Prometheus counters.
 
 Each service has its own folder and conftest (`tests/unit/<service>/`), the shared library
 too (`tests/unit/emporium/`, on a minimal app of its own).
+
+These rules hold for every unit test, without flags:
+
+- No network beyond loopback: a connect to any other address raises pytest-socket's
+  `SocketConnectBlockedError` (a fake neighbour served on 127.0.0.1 is fine; the real DynamoDB
+  of us-east-1 is not). The integration and end-to-end tests, which talk to containers, are
+  outside this folder and keep the network.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +23,16 @@ from moto import mock_aws
 from tests.checks import Counter, check_problem
 from tests.moto_aws import keep_boto3_on_moto
 from werkzeug.test import TestResponse
+
+LOOPBACK = ["127.0.0.1", "::1", "localhost"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Only loopback for the tests of this folder (pytest-socket's `allow_hosts` mark)."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.allow_hosts(LOOPBACK))
 
 
 @pytest.fixture
