@@ -51,6 +51,10 @@ class Store:
         orders_store = self.app.extensions["orders"].store
         return list(orders_store.client().scan(TableName=orders_store.table)["Items"])
 
+    def stored(self, kind: str) -> list[dict[str, Any]]:
+        """The table's items of one kind: "order", "idempotency" (a key's record) or "cart"."""
+        return [item for item in self.items() if item["pk"]["S"].startswith(f"{kind}#")]
+
     def mine(self, customer: str = "ada@example.com", **params: Any) -> Any:
         """GET the orders of the customer whose email is `customer`, with their ID token."""
         return self.client.get(
