@@ -213,7 +213,8 @@ class StoreClient:
             headers={"Idempotency-Key": key or str(uuid.uuid4())},
         )
 
-    def wait_final(self, order_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    def wait_final(self, order_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        """The order once final; `timeout` is a bound for a busy machine, not an expected time."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             order: dict[str, Any] = self.call("GET", f"/api/orders/orders/{order_id}").json()
@@ -241,6 +242,12 @@ class Store(StoreClient):
         )
         assert answer.status_code == 200, answer.text
         return str(answer.json()["id_token"])
+
+    def fulfillment_effects(self, effect: str) -> float:
+        """How many charges ("charge") or shipments ("ship") fulfillment has made so far."""
+        return metric(
+            self.ports.metrics_url("fulfillment"), "fulfillment_effects_total", effect=effect
+        )
 
     def restart(self, name: str) -> None:
         service = next(s for s in SERVICES if s.name == name)
