@@ -178,7 +178,7 @@ class FakeCatalog(Neighbour):
 
     def answer(self, request: Request) -> Response:
         if self.rendezvous is not None:
-            self.rendezvous.wait(timeout=10)
+            self.rendezvous.wait(timeout=60)  # a bound for a busy machine; the others come
         if self.status is not None:
             return Response(
                 self.body or b'{"title": "failing"}', self.status, mimetype="application/json"

@@ -3,7 +3,8 @@
 gunicorn loads the app in its master and forks the workers. Neither a client holding open
 connections nor a thread survives a fork usefully, so `PerProcess` makes a value on first use
 in each process, and `PeriodicTask` starts its thread on first use in each process (cheap
-enough to call on every request) and stops it when the process starts draining.
+enough to call on every request); no run starts once the process is draining, and `stop` ends
+the thread and waits for it (an app built in a test stops its tasks with it).
 """
 
 from __future__ import annotations
@@ -44,12 +45,16 @@ class PerProcess(Generic[T]):
 
 
 class PeriodicTask:
+    """`work` every `interval` seconds, in a thread of each process that uses the task."""
+
     def __init__(self, name: str, interval: float, work: Callable[[], object]) -> None:
         self.name = name
         self.interval = interval
         self.work = work
         self._pid: int | None = None
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def ensure_started(self) -> None:
         if self._pid == os.getpid():
@@ -57,10 +62,24 @@ class PeriodicTask:
         with self._lock:
             if self._pid != os.getpid():
                 self._pid = os.getpid()
-                threading.Thread(target=self._run, name=self.name, daemon=True).start()
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+
+    def stopping(self) -> bool:
+        """True once the process drains or `stop` was called: a long run ends early."""
+        return self._stop.is_set() or DRAINING.is_set()
+
+    def stop(self) -> None:
+        """End this process's thread: wakes it from its wait and waits for a run to finish."""
+        self._stop.set()
+        thread = self._thread if self._pid == os.getpid() else None
+        if thread is not None:
+            thread.join()
 
     def _run(self) -> None:
-        while not DRAINING.wait(self.interval):
+        # Draining (SIGTERM) is seen at the next wake-up at the latest; the thread is a daemon,
+        # so it never holds up the worker's exit.
+        while not self._stop.wait(self.interval) and not DRAINING.is_set():
             try:
                 self.work()
             except Exception:

@@ -15,7 +15,6 @@ from emporium.app import create_service_app, health
 from emporium.background import PeriodicTask, PerProcess
 from emporium.config import Env, RedisSettings, ServiceSettings
 from emporium.dynamodb import TABLE_NAME, DynamoDBSettings, dynamodb_client
-from emporium.health import DRAINING
 from emporium.oidc import IdTokenVerifier, OidcSettings
 from emporium.outbound import OutboundSettings, ServiceClient
 from emporium.pagination import Cursors
@@ -90,8 +89,9 @@ def create_app(environ: Mapping[str, str] | None = None) -> Flask:
     relay = PeriodicTask(
         "outbox-relay",
         settings.relay_interval,
-        lambda: relay_unpublished(orders, DRAINING.is_set),
+        lambda: relay_unpublished(orders, relay.stopping),
     )
+    app.extensions["orders.relay"] = relay  # relay.stop() ends its thread (a test's app)
     app.before_request(relay.ensure_started)
 
     dynamodb.init_app(app)

@@ -30,6 +30,8 @@ from tests.unit.chart.conftest import RELEASE as EKS_RELEASE
 
 pytestmark = pytest.mark.e2e
 
+STREAM = "emporium:orders:events"  # where orders publishes and fulfillment's group reads
+
 
 def shipped_after(order: dict[str, Any]) -> float:
     """Seconds from the order's PLACED to its SHIPPED, from its status history."""
@@ -143,7 +145,12 @@ def test_orders_queued_while_fulfillment_is_scaled_to_zero_complete_when_it_is_b
             placed = store.checkout(store.cart_with(("linen-tea-towels", 1)))
             assert placed.status_code == 201, placed.text
             orders.append(placed.json()["id"])
-        time.sleep(3)  # nobody consumes the events: they wait in the stream
+        # Nobody consumes the events: they wait in the stream, past what the group was given.
+        eventually(
+            lambda: all(order in undelivered_events(cluster, release) for order in orders),
+            60,
+            "the orders' events are not waiting in the stream",
+        )
         statuses = {store.call("GET", f"/api/orders/orders/{o}").json()["status"] for o in orders}
         assert statuses == {"PLACED"}
     finally:
@@ -151,6 +158,20 @@ def test_orders_queued_while_fulfillment_is_scaled_to_zero_complete_when_it_is_b
     cluster.wait_deployments(NAMESPACE)
     finals = [store.wait_final(order_id, timeout=120) for order_id in orders]
     assert [order["status"] for order in finals] == ["SHIPPED"] * 3
+
+
+def undelivered_events(cluster: Cluster, release: str) -> str:
+    """The orders stream's entries not yet delivered to fulfillment's consumer group, as
+    redis-cli prints them (ids, then each entry's event JSON, one value a line)."""
+
+    def redis_cli(*args: str) -> list[str]:
+        exec_in_redis = ("--namespace", NAMESPACE, "exec", f"deployment/{release}-redis", "--")
+        return cluster.kubectl(*exec_in_redis, "redis-cli", *args).splitlines()
+
+    groups = redis_cli("XINFO", "GROUPS", STREAM)
+    group = groups[groups.index("name") + 1 :]  # one group: fulfillment's
+    delivered = group[group.index("last-delivered-id") + 1]
+    return "\n".join(redis_cli("XRANGE", STREAM, f"({delivered}", "+"))
 
 
 CONNECT = (

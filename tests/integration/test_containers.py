@@ -5,8 +5,8 @@ without a registry, `make base-images` first, see the README), on one user-defin
 network where each container answers to its service's name (`http://catalog:8080`), with a
 read-only root filesystem, a /tmp tmpfs, no new privileges and no capabilities. Through the
 edge's published port: the shopping journey, a declined card, an idempotent replay. Then each
-service image on its own: not root, ready in time, and on SIGTERM mid-request it finishes the
-request and exits 0.
+service image on its own: not root, ready (how fast is benchmarked: tests/bench/images.py), and
+on SIGTERM mid-request it finishes the request and exits 0.
 
 Image names: emporium/<name>:$EMPORIUM_IMAGE_TAG (dev), or EMPORIUM_IMAGE_<NAME> for one.
 Every container and the network carry testcontainers' labels and are removed when the module
@@ -22,7 +22,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -43,14 +43,17 @@ ADMIN_TOKEN = "containers-admin-token"
 INTERNAL_TOKEN = "containers-internal-token"
 PORT = 8080  # every service image listens here (gunicorn_conf's PORT)
 UID = "10001"  # the images' user
-# From `docker run` to /readyz answering 200: 0.4-1.0 s on the 2-core build machine
-# (tests/bench/images.py); the target is under 3 s.
-READY_BUDGET_SECONDS = 3.0
+# From `docker run` to /readyz answering 200 takes 0.4-1.0 s on the 2-core build machine
+# against a target of 3 s; tests/bench/images.py measures it. Here the wait strategy's 60 s
+# are only a bound, so that a busy machine fails nothing that works.
 # SIGTERM with a request in flight: the worker keeps serving SHUTDOWN_DELAY seconds (/readyz
-# failing), then stops accepting and gives in-flight requests GRACEFUL_TIMEOUT to finish.
-SHUTDOWN_DELAY_SECONDS = 1
-GRACEFUL_TIMEOUT_SECONDS = 10
-CLIENT_PAUSE_SECONDS = SHUTDOWN_DELAY_SECONDS + 1.5  # the slow client's pause: past the delay
+# failing), then stops accepting and gives in-flight requests GRACEFUL_TIMEOUT to finish. The
+# delay is long enough for readiness to be asked several times within it on a busy machine;
+# the graceful timeout is a bound, the request finishes as soon as its client sends the rest.
+SHUTDOWN_DELAY_SECONDS = 3
+GRACEFUL_TIMEOUT_SECONDS = 30
+# How long the test waits, at most, for each step of the shutdown it watches.
+STEP_BOUND_SECONDS = 60
 
 
 def image(name: str) -> str:
@@ -319,14 +322,27 @@ def slow_request(name: str, url: str, store: ContainerStore) -> tuple[SlowReques
 
 
 def readiness(url: str) -> int | None:
+    """/readyz's status, or None when nothing answers (the worker no longer accepts)."""
     try:
-        return requests.get(url + "/readyz", timeout=2, headers={"Connection": "close"}).status_code
-    except requests.ConnectionError:
+        return requests.get(
+            url + "/readyz", timeout=10, headers={"Connection": "close"}
+        ).status_code
+    except (requests.ConnectionError, requests.Timeout):
         return None
 
 
+def readiness_until(url: str, done: Callable[[int | None], bool]) -> list[int | None]:
+    """Ask /readyz until `done(status)`, within a generous bound; returns every answer."""
+    statuses = [readiness(url)]
+    deadline = time.monotonic() + STEP_BOUND_SECONDS
+    while not done(statuses[-1]):
+        assert time.monotonic() < deadline, f"readiness never changed as expected: {statuses}"
+        statuses.append(readiness(url))
+    return statuses
+
+
 @pytest.mark.parametrize("name", SERVICES)
-def test_ready_in_time_and_sigterm_finishes_the_request_in_flight(
+def test_ready_and_sigterm_finishes_the_request_in_flight(
     containers: ContainerStore, name: str
 ) -> None:
     container = service_container(
@@ -336,10 +352,7 @@ def test_ready_in_time_and_sigterm_finishes_the_request_in_flight(
         SHUTDOWN_DELAY_SECONDS=str(SHUTDOWN_DELAY_SECONDS),
         GRACEFUL_TIMEOUT=str(GRACEFUL_TIMEOUT_SECONDS),
     )
-    started = time.monotonic()
-    with container:
-        ready_after = time.monotonic() - started
-        assert ready_after < READY_BUDGET_SECONDS, f"{name} ready after {ready_after:.2f} s"
+    with container:  # entered once /readyz answers 200
         url = url_of(container)
         request, expected = slow_request(name, url, containers)
 
@@ -347,17 +360,20 @@ def test_ready_in_time_and_sigterm_finishes_the_request_in_flight(
         wrapped = container.get_wrapped_container()
         wrapped.kill(signal="SIGTERM")
         term_at = time.monotonic()
-        # The balancer is told first: /readyz fails while the worker still serves.
-        statuses = [readiness(url)]
-        while 503 not in statuses and time.monotonic() < term_at + SHUTDOWN_DELAY_SECONDS:
-            statuses.append(readiness(url))
-        time.sleep(CLIENT_PAUSE_SECONDS)  # the slow client, past the shutdown delay
+        # The balancer is told first: /readyz fails while the worker still serves...
+        statuses = readiness_until(url, lambda status: status == 503)
+        # ...then, the delay over, the worker stops accepting. Only now does the slow client
+        # send the rest of its request, which the draining worker must still answer.
+        closed = readiness_until(url, lambda status: status is None)
         status, body = request.finish()
-        exit_code = wrapped.wait(timeout=GRACEFUL_TIMEOUT_SECONDS + 10)["StatusCode"]
+        exit_code = wrapped.wait(timeout=GRACEFUL_TIMEOUT_SECONDS + STEP_BOUND_SECONDS)[
+            "StatusCode"
+        ]
         stopped_after = time.monotonic() - term_at
         logs = b"".join(container.get_logs()).decode()
 
     assert 503 in statuses, statuses
+    assert set(closed[:-1]) <= {503}, closed  # nothing but 503 once draining began
     assert status == expected, body
     assert exit_code == 0, logs
     assert stopped_after < SHUTDOWN_DELAY_SECONDS + GRACEFUL_TIMEOUT_SECONDS, logs

@@ -104,8 +104,8 @@ class Stack:
         return fulfillment_records(self.dynamodb_url, self.table, kind)
 
 
-def fulfillment_records(dynamodb_url: str, table: str, kind: str) -> dict[str, dict[str, Any]]:
-    """The records of `kind` in fulfillment's table on the emulator at `dynamodb_url`."""
+def scan_table(dynamodb_url: str, table: str) -> list[dict[str, Any]]:
+    """Every item of `table` on the emulator at `dynamodb_url`, as stored."""
     client = boto3.session.Session().client(
         "dynamodb",
         endpoint_url=dynamodb_url,
@@ -113,12 +113,17 @@ def fulfillment_records(dynamodb_url: str, table: str, kind: str) -> dict[str, d
         aws_access_key_id="test",
         aws_secret_access_key="test",  # the emulator takes any
     )
-    found: dict[str, dict[str, Any]] = {}
-    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        for item in page["Items"]:
-            if item["pk"]["S"].startswith(f"{kind}#"):
-                found[item["orderId"]["S"]] = dict(item)
-    return found
+    pages = client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+    return [dict(item) for page in pages for item in page["Items"]]
+
+
+def fulfillment_records(dynamodb_url: str, table: str, kind: str) -> dict[str, dict[str, Any]]:
+    """The records of `kind` in fulfillment's table on the emulator at `dynamodb_url`."""
+    return {
+        item["orderId"]["S"]: item
+        for item in scan_table(dynamodb_url, table)
+        if item["pk"]["S"].startswith(f"{kind}#")
+    }
 
 
 @pytest.fixture

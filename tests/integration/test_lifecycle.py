@@ -25,10 +25,11 @@ pytestmark = pytest.mark.integration
 
 
 def test_sigterm_fails_readiness_then_finishes_in_flight_requests() -> None:
+    # The request outlasts the shutdown delay, so the worker is draining while it is in flight.
     env = {
         **os.environ,
-        "SHUTDOWN_DELAY_SECONDS": "1",
-        "GRACEFUL_TIMEOUT": "10",
+        "SHUTDOWN_DELAY_SECONDS": "2",
+        "GRACEFUL_TIMEOUT": "60",
         "WEB_CONCURRENCY": "1",
         "HOST": "127.0.0.1",
     }
@@ -38,20 +39,26 @@ def test_sigterm_fails_readiness_then_finishes_in_flight_requests() -> None:
         )
         answers: list[requests.Response] = []
         in_flight = threading.Thread(
-            target=lambda: answers.append(requests.get(url + "/slow?seconds=3", timeout=15))
+            target=lambda: answers.append(requests.get(url + "/slow?seconds=5", timeout=120))
         )
         in_flight.start()
-        time.sleep(0.5)  # let the slow request reach the worker
+        server.wait_until(
+            lambda: "slow request started" in server.output(), "serving the slow request", 60
+        )
         os.kill(server.pid, signal.SIGTERM)
 
-        readiness = [http_status(url + "/readyz") for _ in range(3)]
+        # Asked while the slow request is still in flight, readiness turns 503 (within the
+        # shutdown delay the worker still answers; after it, nobody does).
+        readiness: list[int | None] = []
+        while in_flight.is_alive() and 503 not in readiness:
+            readiness.append(http_status(url + "/readyz"))
         in_flight.join()
-        code = server.popen.wait(timeout=15)
+        code = server.popen.wait(timeout=120)
 
     assert 503 in readiness, readiness  # the balancer is told first
     assert answers
     assert answers[0].status_code == 200
-    assert answers[0].json() == {"slept": 3.0}
+    assert answers[0].json() == {"slept": 5.0}
     assert code == 0
 
 
@@ -140,7 +147,7 @@ def order_ships(edge: str) -> bool:
         headers={"Idempotency-Key": "lifecycle-test-order"},
         timeout=10,
     ).json()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a bound for a slow machine, not an expected time
     while time.monotonic() < deadline:
         status = requests.get(f"{edge}/api/orders/orders/{order['id']}", timeout=10).json()
         if status["status"] == "SHIPPED":

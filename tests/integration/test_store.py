@@ -3,18 +3,22 @@ happens when parts of it fail."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from tests.integration.conftest import Store
-from tests.integration.test_fulfillment import fulfillment_records
+from tests.integration.test_fulfillment import fulfillment_records, scan_table
 from tests.shoppers import checkout_body
 
 pytestmark = pytest.mark.integration
+
+ORDERS_TABLE = "emporium-orders"
 
 
 def test_a_shopper_browses_fills_a_cart_checks_out_and_the_order_ships(
@@ -29,6 +33,9 @@ def test_a_shopper_browses_fills_a_cart_checks_out_and_the_order_ships(
     expected = 2 * first["price"]["amount"] + second["price"]["amount"]
     assert cart["subtotal"]["amount"] == expected
 
+    dynamodb_url = f"http://127.0.0.1:{store.ports.dynamodb}"
+    effects = {effect: store.fulfillment_effects(effect) for effect in ("charge", "ship")}
+    orders_before = len(stored_orders(dynamodb_url))
     key = str(uuid.uuid4())
     placed = store.checkout(cart_id, key=key)
     assert placed.status_code == 201, placed.text
@@ -52,6 +59,26 @@ def test_a_shopper_browses_fills_a_cart_checks_out_and_the_order_ships(
     mine = store.call("GET", "/api/orders/orders?limit=100", headers=signed_in).json()["items"]
     assert [o["id"] for o in mine].count(order["id"]) == 1
     assert store.call("GET", "/api/orders/orders?limit=100").status_code == 401
+
+    # Applied once, as its effects show: one charge and one shipment made...
+    made = {kind: store.fulfillment_effects(kind) - before for kind, before in effects.items()}
+    assert made == {"charge": 1, "ship": 1}
+    for kind in ("payment", "shipment"):
+        assert order["id"] in fulfillment_records(dynamodb_url, "emporium-fulfillment", kind)
+    # ...and one order in orders' table, which keeps the card's last four digits, no more.
+    assert len(stored_orders(dynamodb_url)) == orders_before + 1
+    stored = scan_table(dynamodb_url, ORDERS_TABLE)
+    (order_item,) = [item for item in stored if item["pk"]["S"] == f"order#{order['id']}"]
+    keys = [item for item in stored if item["pk"]["S"].startswith("idempotency#")]
+    assert [item["orderId"]["S"] for item in keys].count(order["id"]) == 1
+    assert order_item["paymentLast4"]["S"] == "4242"
+    assert "4242424242424242" not in json.dumps(stored)
+
+
+def stored_orders(dynamodb_url: str) -> list[dict[str, Any]]:
+    """The order items of orders' table, as stored (its other items record keys and carts)."""
+    items = scan_table(dynamodb_url, ORDERS_TABLE)
+    return [item for item in items if item["pk"]["S"].startswith("order#")]
 
 
 def test_a_cart_becomes_one_order_at_the_total_the_shopper_saw(store: Store) -> None:

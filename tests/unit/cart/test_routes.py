@@ -571,7 +571,7 @@ def reads_meet_then_writes_take_turns(monkeypatch: pytest.MonkeyPatch) -> list[b
     their conditional writes then run one at a time, as DynamoDB applies writes to one item
     (moto's in-memory backend does not promise that across threads). Yields each write's result.
     """
-    meet = threading.Barrier(2, timeout=10)
+    meet = threading.Barrier(2, timeout=60)  # a bound for a busy machine
     lock = threading.Lock()
     reads = 0
     results: list[bool] = []

@@ -329,11 +329,11 @@ def test_readers_racing_writers_never_read_older_than_the_last_acknowledged_writ
             with writer_cache.writing([writer_cache.key("product:1")]):
                 state["store"] = version
             state["acknowledged"] = version
-            time.sleep(0.0005)
+            time.sleep(0.0005)  # on purpose: the readers get a turn between writes
     finally:
         done.set()
         for thread in readers:
-            thread.join(timeout=10)
+            thread.join(timeout=60)
     assert stale == []
     cached = redis.get(writer_cache.key("product:1"))
     assert cached in (None, b"150")

@@ -514,7 +514,8 @@ def test_a_body_is_streamed_as_the_upstream_sends_it(
 
     def chunks() -> Iterator[bytes]:
         yield first
-        yield b"released" if go_on.wait(timeout=5) else b"timed out"
+        # A bound for a busy machine: a streamed body is released at once.
+        yield b"released" if go_on.wait(timeout=60) else b"timed out"
 
     upstreams["ui"].respond = lambda _: Response(chunks(), mimetype="application/octet-stream")
     with edge.get("/stream", buffered=False) as response:

@@ -18,8 +18,9 @@ from emporium.outbound import (
 )
 
 SETTINGS = OutboundSettings(
-    connect_timeout=0.2,
-    read_timeout=0.5,
+    # Bounds for a busy machine: no test here waits for a timeout to fire.
+    connect_timeout=10.0,
+    read_timeout=30.0,
     retries=2,
     backoff_base=0.0,
     backoff_cap=0.0,

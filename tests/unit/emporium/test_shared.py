@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,7 +26,7 @@ from tests.unit.emporium.shop import ITEM
 
 import emporium.app
 from emporium import health
-from emporium.background import PerProcess
+from emporium.background import PeriodicTask, PerProcess
 from emporium.config import RedisSettings
 from emporium.dynamodb import DynamoDBSettings, dynamodb_client
 from emporium.logs import JsonFormatter
@@ -503,3 +504,35 @@ def test_forked_workers_draw_different_ids() -> None:
     assert NEW_ID.fullmatch(theirs)
     assert NEW_ID.fullmatch(ours)
     assert theirs != ours
+
+
+def test_a_periodic_task_runs_until_stopped_and_not_after() -> None:
+    runs: list[int] = []
+    ran_thrice = threading.Event()
+
+    def work() -> None:
+        runs.append(len(runs) + 1)
+        if len(runs) == 3:
+            ran_thrice.set()
+
+    task = PeriodicTask("every-moment", 0.001, work)
+    task.ensure_started()
+    task.ensure_started()  # once per process, however often called
+    assert ran_thrice.wait(30)
+    assert [t.name for t in threading.enumerate()].count("every-moment") == 1
+    assert not task.stopping()
+    task.stop()
+    assert task.stopping()
+    assert "every-moment" not in [t.name for t in threading.enumerate()]
+    task.ensure_started()  # stopped for good in this process
+    assert "every-moment" not in [t.name for t in threading.enumerate()]
+
+
+def test_stopping_a_periodic_task_wakes_it_from_its_wait() -> None:
+    task = PeriodicTask("hourly", 3600, lambda: None)
+    task.ensure_started()
+    stopper = threading.Thread(target=task.stop)
+    stopper.start()
+    stopper.join(30)  # an hour's interval: only a woken thread lets stop() return in time
+    assert not stopper.is_alive()
+    assert "hourly" not in [t.name for t in threading.enumerate()]

@@ -31,7 +31,8 @@ def events(counter: Callable[..., Counter]) -> CountEvents:
     return count
 
 
-def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+def eventually(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Wait for `check`; `timeout` is a bound for a busy machine, not an expected time."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -361,7 +362,7 @@ def test_stopping_finishes_the_message_in_hand_and_reads_nothing_new(rig: Rig) -
 
     def slow_process(event: OrderPlaced) -> None:
         in_hand.set()
-        assert go_on.wait(timeout=10)
+        assert go_on.wait(timeout=60)
         rig.fulfillment(event)
 
     stop = threading.Event()
@@ -370,12 +371,12 @@ def test_stopping_finishes_the_message_in_hand_and_reads_nothing_new(rig: Rig) -
     loop.start()
     try:
         rig.publish("in-hand")
-        assert in_hand.wait(timeout=10)
+        assert in_hand.wait(timeout=60)
         stop.set()  # what SIGTERM does to DRAINING
         late = rig.publish("too-late")
     finally:
         go_on.set()
-        loop.join(timeout=10)
+        loop.join(timeout=60)
     assert not loop.is_alive()
 
     assert rig.pending() == []  # the message in hand was finished and acknowledged
@@ -399,7 +400,7 @@ def test_the_loop_pauses_while_redis_is_down_and_resumes(
             eventually(lambda: rig.orders.status("after-outage") == "SHIPPED", "resumed")
         finally:
             stop.set()
-            loop.join(timeout=10)
+            loop.join(timeout=60)
     assert not loop.is_alive()
 
 

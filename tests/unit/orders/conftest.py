@@ -51,6 +51,10 @@ class Store:
         orders_store = self.app.extensions["orders"].store
         return list(orders_store.client().scan(TableName=orders_store.table)["Items"])
 
+    def stored(self, kind: str) -> list[dict[str, Any]]:
+        """The table's items of one kind: "order", "idempotency" (a key's record) or "cart"."""
+        return [item for item in self.items() if item["pk"]["S"].startswith(f"{kind}#")]
+
     def mine(self, customer: str = "ada@example.com", **params: Any) -> Any:
         """GET the orders of the customer whose email is `customer`, with their ID token."""
         return self.client.get(
@@ -78,7 +82,7 @@ def orders_environ(issuer: LocalIssuer) -> dict[str, str]:
         "ORDERS_HMAC_KEY": HMAC_KEY,
         "ORDERS_OIDC_ISSUER": issuer.url,
         "ORDERS_OIDC_AUDIENCE": AUDIENCE,
-        # Each app's relay thread outlives its test; the tests run the relay themselves.
+        # The tests run the relay themselves; its thread only waits, until the fixture stops it.
         "ORDERS_RELAY_INTERVAL_SECONDS": "3600",
         "OUTBOUND_BACKOFF_SECONDS": "0",  # retry the cart and catalog without waiting
     }
@@ -107,16 +111,19 @@ def store(monkeypatch: pytest.MonkeyPatch, issuer: LocalIssuer) -> Iterator[Stor
             {"productId": "mug", "name": "Mug", "quantity": 2, "unitPrice": {"amount": 999}},
             {"productId": "kettle", "name": "Kettle", "quantity": 1},
         ]
-        yield Store(
-            app,
-            app.test_client(),
-            cart,
-            catalog,
-            fakeredis.FakeRedis(server=server),
-            server,
-            issuer,
-            clock,
-        )
+        try:
+            yield Store(
+                app,
+                app.test_client(),
+                cart,
+                catalog,
+                fakeredis.FakeRedis(server=server),
+                server,
+                issuer,
+                clock,
+            )
+        finally:
+            app.extensions["orders.relay"].stop()
 
 
 def set_status(store: Store, order_id: str, status: str, token: str = TOKEN) -> Any:

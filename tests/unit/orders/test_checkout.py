@@ -138,6 +138,8 @@ def test_concurrent_checkouts_with_the_same_key_all_answer_the_same_order(store:
     assert sum(answer.headers.get("Idempotent-Replayed") == "true" for answer in answers) == 4
     assert len(store.mine().get_json()["items"]) == 1
     assert len(store.events()) == 1
+    assert len(store.stored("order")) == 1  # in the table itself, not only as listed
+    assert len(store.stored("idempotency")) == 1
 
 
 class ConflictingClient:

@@ -1,7 +1,12 @@
 """A checkout replayed with its Idempotency-Key after its first attempt could not publish:
-the replay answers the same order and publishes its event, once."""
+the replay answers the same order and publishes its event, once. Once is counted in the
+effects, not only read from the answers: the events in the stream and the items in the table
+(one order, one record of the key, one claim of the cart), the card kept as its last four
+digits only."""
 
 from __future__ import annotations
+
+import json
 
 from tests.unit.orders.conftest import Store
 
@@ -24,3 +29,13 @@ def test_a_replay_publishes_the_event_its_first_attempt_could_not(store: Store) 
     assert [event["orderId"] for event in store.events()] == [first.get_json()["id"]]
     assert store.checkout(key="key-replay-0001").status_code == 201
     assert len(store.events()) == 1  # a second replay publishes nothing more
+
+    order_id = first.get_json()["id"]
+    (order,) = store.stored("order")  # three attempts, one order
+    assert order["pk"]["S"] == f"order#{order_id}"
+    (record,) = store.stored("idempotency")
+    assert record["orderId"]["S"] == order_id
+    (claim,) = store.stored("cart")
+    assert claim["pk"]["S"] == "cart#crt-1"
+    assert order["paymentLast4"]["S"] == "4242"
+    assert "4242424242424242" not in json.dumps(store.items())
