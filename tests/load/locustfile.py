@@ -13,6 +13,9 @@ drives `make run`, kind behind a port-forward and EKS behind API Gateway. Enviro
                      the end; tests/load/run.py reads it
     LOAD_PACE        each user's journeys per second (locust's constant_throughput); unset, a
                      user thinks 1 to 3 s between journeys; 0, no pause at all (finding the maximum)
+    LOAD_UNTIL_SEEN  endpoints, one "METHOD name" a line (as the report names them): the run
+                     stops as soon as each has been called once, answered or not (a smoke run;
+                     the run time is then only a bound)
 
 Every answer other than the one the API documents for the call counts as an error. Checkouts
 pay with 4242 4242 4242 4242, the card the store approves (README: Shopping with curl).
@@ -27,6 +30,7 @@ import re
 import uuid
 from typing import Any
 
+import gevent
 from locust import HttpUser, between, constant, constant_throughput, events, task
 from locust.env import Environment
 
@@ -60,6 +64,31 @@ def write_errors(environment: Environment, **_: Any) -> None:
             message = re.sub(r"^CatchResponseError\('(.*)'\)$", r"\1", str(error.error))
             record = [error.occurrences, error.method, error.name, message]
             errors.write(json.dumps(record) + "\n")
+
+
+class UntilSeen:
+    """Stops the run once every endpoint of LOAD_UNTIL_SEEN has been called."""
+
+    def __init__(self, wanted: set[str]) -> None:
+        self.wanted = wanted
+        self.environment: Environment | None = None
+
+    def start(self, environment: Environment, **_: Any) -> None:
+        self.environment = environment
+
+    def called(self, request_type: str, name: str, **_: Any) -> None:
+        self.wanted.discard(f"{request_type} {name}")
+        runner = self.environment.runner if self.environment else None
+        if not self.wanted and runner is not None:
+            self.wanted.add("")  # once: later calls find something still wanted
+            gevent.spawn(runner.quit)  # not from this user's greenlet, which quit() kills
+
+
+_until = {line.strip() for line in os.environ.get("LOAD_UNTIL_SEEN", "").splitlines()} - {""}
+if _until:
+    until_seen = UntilSeen(_until)
+    events.init.add_listener(until_seen.start)
+    events.request.add_listener(until_seen.called)
 
 
 class Shopper(HttpUser):

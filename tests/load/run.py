@@ -123,11 +123,13 @@ def run(
     spawn_rate: float | None = None,
     issuer: str = "",
     pace: float | None = None,
+    until_seen: tuple[str, ...] = (),
     quiet: bool = False,
 ) -> Report:
     """Locust headless against `url`; the report of its statistics."""
     env = {**os.environ, "LOAD_ISSUER": issuer}
     env.pop("LOAD_PACE", None)
+    env["LOAD_UNTIL_SEEN"] = "\n".join(until_seen)
     if pace is not None:
         env["LOAD_PACE"] = str(pace)
     with tempfile.TemporaryDirectory(prefix="emporium-load-") as scratch:
@@ -194,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spawn-rate", type=float, default=None, help="users started per second")
     parser.add_argument("--issuer", default=os.environ.get("LOAD_ISSUER", ""))
     parser.add_argument("--pace", type=float, default=None, help="journeys/s per user")
+    parser.add_argument(
+        "--until-seen",
+        action="append",
+        default=[],
+        metavar="'METHOD NAME'",
+        help="stop once this endpoint has been called (repeatable; --duration is then a bound)",
+    )
     args = parser.parse_args(argv)
     if args.users < 1:
         parser.error("--users must be at least 1")
@@ -206,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         spawn_rate=args.spawn_rate,
         issuer=args.issuer,
         pace=args.pace,
+        until_seen=tuple(args.until_seen),
     )
     print_report(report)
     if report.error_count or report.exit_code:
