@@ -442,3 +442,22 @@ fulfillment:
 {{- toJson (list (printf "ANY %s" $path) (printf "ANY %s/{proxy+}" $path)) }}
 {{- end }}
 {{- end }}
+
+{{/* The URL the load Job's shoppers reach: load.url, else the edge inside the cluster. */}}
+{{- define "emporium.loadUrl" -}}
+{{- if .Values.load.url }}
+{{- .Values.load.url }}
+{{- else if .Values.edge.enabled }}
+{{- include "emporium.serviceUrl" (dict "ctx" . "component" "edge") }}
+{{- else }}
+{{- fail "load.url is required without edge.enabled: the store's entry point that the load Job's shoppers reach (e.g. the API Gateway's or the ALB's URL)" }}
+{{- end }}
+{{- end }}
+
+{{/* The load Job's name: "<fullname>-load-" and a digest of the run's settings (its values, the
+URL and the image), since a Job's pod template cannot change once it exists. */}}
+{{- define "emporium.loadJobName" -}}
+{{- $image := include "emporium.image" (dict "ctx" . "image" .Values.load.image) }}
+{{- $digest := toJson (dict "load" .Values.load "url" (include "emporium.loadUrl" .) "image" $image) | sha256sum | trunc 8 }}
+{{- include "emporium.componentName" (dict "ctx" . "component" (printf "load-%s" $digest)) }}
+{{- end }}
