@@ -184,7 +184,8 @@ def test_without_the_edge_it_needs_a_url(helm: Path) -> None:
     assert "load.url is required without edge.enabled" in message
 
 
-def test_new_settings_are_a_new_job_and_the_same_ones_the_same_job(helm: Path) -> None:
+def test_a_changed_run_is_a_new_job_and_the_same_run_the_same_job(helm: Path) -> None:
+    # A Job's pod template cannot change: an upgrade that changed it in place would fail.
     def job_name(*extra: str) -> str:
         release = template(helm, *SETUPS["kind"], "--set=load.enabled=true", *extra)
         found: str = load_job(release)["metadata"]["name"]
@@ -195,6 +196,9 @@ def test_new_settings_are_a_new_job_and_the_same_ones_the_same_job(helm: Path) -
     assert first.startswith(f"{name('load')}-")
     assert job_name("--set=load.users=21") != first
     assert job_name("--set=image.tag=other") != first
+    assert job_name("--set=imagePullSecrets[0].name=regcred") != first
+    # What may change in place keeps the Job (and does not run the load again).
+    assert job_name("--set=load.ttlSecondsAfterFinished=60") == first
 
 
 @pytest.mark.parametrize(
