@@ -14,6 +14,7 @@ import pytest
 from tests.unit.chart.conftest import (
     CHART,
     NAMESPACE,
+    RELEASE,
     ROOT,
     SETUPS,
     Release,
@@ -47,6 +48,21 @@ def option(job: dict[str, Any], flag: str) -> str:
     return args[args.index(flag) + 1]
 
 
+def load_pod_labels() -> dict[str, str]:
+    """The labels the load Job's pod would carry in the test release."""
+    return {
+        "app.kubernetes.io/name": "emporium",
+        "app.kubernetes.io/instance": RELEASE,
+        "app.kubernetes.io/component": "load",
+    }
+
+
+def labels_of(release: Release, component: str) -> dict[str, str]:
+    """What selects a Deployment's pods."""
+    selector = release.get("Deployment", name(component))["spec"]["selector"]["matchLabels"]
+    return dict(selector)
+
+
 @pytest.fixture(scope="module")
 def kind(helm: Path) -> Release:
     return template(helm, *SETUPS["kind"], "--set=load.enabled=true")
@@ -60,14 +76,6 @@ def test_off_by_default_nothing_of_it_is_rendered(helm: Path, setup: str) -> Non
     if setup == "kind":
         # Nor may anything of that name reach the edge.
         assert not allowed(release, "edge", "http", pod=load_pod_labels())
-
-
-def load_pod_labels() -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "emporium",
-        "app.kubernetes.io/instance": "shop",
-        "app.kubernetes.io/component": "load",
-    }
 
 
 def test_on_it_runs_the_journeys_once_against_the_edge(kind: Release) -> None:
@@ -147,11 +155,6 @@ def test_it_reaches_dns_and_the_edge_and_nothing_else(kind: Release) -> None:
     deny = kind.get("NetworkPolicy", name("default-deny"))
     selector = deny["spec"]["podSelector"]["matchLabels"]
     assert selector.items() <= labels(kind, "load").items()
-
-
-def labels_of(release: Release, component: str) -> dict[str, str]:
-    selector = release.get("Deployment", name(component))["spec"]["selector"]["matchLabels"]
-    return dict(selector)
 
 
 def test_another_url_is_reached_on_its_port_through_egress_to(helm: Path) -> None:
