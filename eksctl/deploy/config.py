@@ -26,6 +26,9 @@ CONTROLLERS_NAMESPACE = "aws-controllers"
 # The images that run on EKS (Redis and the DynamoDB emulator are for kind and the tests), as
 # `make images` tags them: emporium/<name>:<git short sha>.
 SERVICES = ("catalog", "cart", "orders", "fulfillment", "ui", "edge")
+# What `make push` sends to ECR: the services and the load generator (the chart's load Job,
+# off by default, takes its image from the same registry and tag).
+PUSHED_IMAGES = (*SERVICES, "load")
 IMAGE_PREFIX = "emporium"
 
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from deploy.config import IMAGE_PREFIX, SERVICES
+from deploy.config import IMAGE_PREFIX, PUSHED_IMAGES
 from deploy.steps import DeployError, Steps, run
 
 if TYPE_CHECKING:
@@ -99,18 +99,18 @@ def docker_login(docker: str, login: Login) -> None:
 
 
 def push(ecr: ECRClient, docker: str, tag: str, registry: str) -> list[str]:
-    """Every service's image emporium/<name>:<tag> into its repository; returns the pushed
-    references."""
-    steps = Steps("push", len(SERVICES) + 2)
+    """Every pushed image emporium/<name>:<tag> (the services' and the load generator's) into
+    its repository; returns the pushed references."""
+    steps = Steps("push", len(PUSHED_IMAGES) + 2)
     steps.step(f"the local images {IMAGE_PREFIX}/<name>:{tag} (make images)")
-    for name in SERVICES:
+    for name in PUSHED_IMAGES:
         image = f"{IMAGE_PREFIX}/{name}:{tag}"
         try:
             run([docker, "image", "inspect", "--format", "{{.Id}}", image], capture=True)
         except DeployError as error:
             raise DeployError(f"{image} is not built here: run `make images` first") from error
     steps.step(f"ECR repositories {IMAGE_PREFIX}/<name> and docker login to {registry}")
-    for name in SERVICES:
+    for name in PUSHED_IMAGES:
         repository = ensure_repository(ecr, f"{IMAGE_PREFIX}/{name}")
         steps.note(f"{repository.uri}: {'created' if repository.created else 'exists'}")
     login = registry_login(ecr)
@@ -118,7 +118,7 @@ def push(ecr: ECRClient, docker: str, tag: str, registry: str) -> list[str]:
         raise DeployError(f"the ECR token is for {login.registry}, not {registry}")
     docker_login(docker, login)
     pushed = []
-    for name in SERVICES:
+    for name in PUSHED_IMAGES:
         target = f"{registry}/{IMAGE_PREFIX}/{name}:{tag}"
         steps.step(f"push {target}")
         run([docker, "tag", f"{IMAGE_PREFIX}/{name}:{tag}", target])

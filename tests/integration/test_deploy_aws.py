@@ -26,7 +26,7 @@ from tests.integration.conftest import unavailable
 from tests.integration.deploy_tools import deploy_tool
 
 from deploy import ecr, identity, lookups
-from deploy.config import ROOT, SERVICES, load_cluster
+from deploy.config import PUSHED_IMAGES, ROOT, load_cluster
 from deploy.steps import DeployError
 from devstack.processes import Group, free_port, http_status
 
@@ -186,21 +186,22 @@ def test_push_makes_each_repository_once_and_logs_in_with_the_tokens_user_and_pa
     docker = stand_in(tmp_path, "docker")
     first = deploy(env, "push", "--tag", "0a1b2c3", "--docker", str(docker.path))
     assert first.returncode == 0, first.stderr
-    assert first.stderr.count(": created") == len(SERVICES)
+    assert first.stderr.count(": created") == len(PUSHED_IMAGES)
     second = deploy(env, "push", "--tag", "0a1b2c3", "--docker", str(docker.path))
     assert second.returncode == 0, second.stderr
-    assert second.stderr.count(": exists") == len(SERVICES)
+    assert second.stderr.count(": exists") == len(PUSHED_IMAGES)
     assert (
         second.stdout
         == first.stdout
-        == "".join(f"{REGISTRY}/emporium/{name}:0a1b2c3\n" for name in SERVICES)
+        == "".join(f"{REGISTRY}/emporium/{name}:0a1b2c3\n" for name in PUSHED_IMAGES)
     )
 
     ecr_client = client(session, env, "ecr")
     repositories = ecr_client.describe_repositories()["repositories"]
     assert sorted(r["repositoryName"] for r in repositories) == sorted(
-        f"emporium/{name}" for name in SERVICES
+        f"emporium/{name}" for name in PUSHED_IMAGES
     )
+    assert "emporium/load" in {r["repositoryName"] for r in repositories}  # the chart's load Job
     for repository in repositories:
         assert repository["imageTagMutability"] == "IMMUTABLE"
         assert repository["imageScanningConfiguration"]["scanOnPush"] is True
@@ -217,7 +218,7 @@ def test_push_makes_each_repository_once_and_logs_in_with_the_tokens_user_and_pa
         assert login["stdin"] == password
     assert all(password not in " ".join(argv) for argv in docker.argvs())
     pushes = [argv for argv in docker.argvs() if argv[0] == "push"]
-    assert pushes == 2 * [["push", f"{REGISTRY}/emporium/{n}:0a1b2c3"] for n in SERVICES]
+    assert pushes == 2 * [["push", f"{REGISTRY}/emporium/{n}:0a1b2c3"] for n in PUSHED_IMAGES]
     tags = [argv for argv in docker.argvs() if argv[0] == "tag"]
     assert tags[0] == ["tag", "emporium/catalog:0a1b2c3", f"{REGISTRY}/emporium/catalog:0a1b2c3"]
 

@@ -442,3 +442,66 @@ fulfillment:
 {{- toJson (list (printf "ANY %s" $path) (printf "ANY %s/{proxy+}" $path)) }}
 {{- end }}
 {{- end }}
+
+{{/* The URL the load Job's shoppers reach: load.url, else the edge inside the cluster. */}}
+{{- define "emporium.loadUrl" -}}
+{{- if .Values.load.url }}
+{{- .Values.load.url }}
+{{- else if .Values.edge.enabled }}
+{{- include "emporium.serviceUrl" (dict "ctx" . "component" "edge") }}
+{{- else }}
+{{- fail "load.url is required without edge.enabled: the store's entry point that the load Job's shoppers reach (e.g. the API Gateway's or the ALB's URL)" }}
+{{- end }}
+{{- end }}
+
+{{/* The load Job's pod template (metadata and spec): what runs, once, for load.enabled. */}}
+{{- define "emporium.loadPodTemplate" -}}
+{{- $load := .Values.load }}
+{{- if le (float64 $load.spawnRate) 0.0 }}
+{{- fail (printf "load.spawnRate (%v) must be above 0: the shoppers started per second" $load.spawnRate) }}
+{{- end -}}
+metadata:
+  labels:
+    {{- include "emporium.labels" (dict "ctx" . "component" "load") | nindent 4 }}
+spec:
+  restartPolicy: Never
+  # The namespace's default ServiceAccount, without a token: the pod calls no Kubernetes API.
+  automountServiceAccountToken: false
+  enableServiceLinks: false
+  securityContext:
+    {{- include "emporium.podSecurityContext" . | nindent 4 }}
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  containers:
+    - name: load
+      image: {{ include "emporium.image" (dict "ctx" . "image" $load.image) | quote }}
+      imagePullPolicy: {{ include "emporium.imagePullPolicy" (dict "ctx" . "image" $load.image) }}
+      command: ["python", "/opt/load/run.py"]
+      args:
+        - --url
+        - {{ include "emporium.loadUrl" . | quote }}
+        - --users
+        - {{ $load.users | quote }}
+        - --spawn-rate
+        - {{ $load.spawnRate | quote }}
+        - --duration
+        - {{ $load.durationSeconds | quote }}
+      resources:
+        {{- toYaml $load.resources | nindent 8 }}
+      securityContext:
+        {{- include "emporium.containerSecurityContext" . | nindent 8 }}
+      volumeMounts:
+        {{- include "emporium.scratchMounts" . | nindent 8 }}
+  volumes:
+    {{- include "emporium.scratchVolumes" . | nindent 4 }}
+{{- end }}
+
+{{/* The load Job's name: "<fullname>-load-" and a digest of its pod template, which cannot
+change once the Job exists: whatever changes what runs (a setting of the run, the image, the
+chart's version in the labels) names a new Job, and the same run keeps its Job. */}}
+{{- define "emporium.loadJobName" -}}
+{{- $digest := include "emporium.loadPodTemplate" . | sha256sum | trunc 8 }}
+{{- include "emporium.componentName" (dict "ctx" . "component" (printf "load-%s" $digest)) }}
+{{- end }}

@@ -81,6 +81,12 @@ SETUPS: dict[str, list[str]] = {
         "--set=metrics.serviceMonitor.enabled=true",
         "--set=settings.otlpEndpoint=http://otel-collector.observability:4318",
     ],
+    "kind-with-the-load-job": [
+        "-f",
+        str(CHART / "values-kind.yaml"),
+        *SECRETS,
+        "--set=load.enabled=true",
+    ],
     "eks-without-network-policies-long-name": [
         *EKS,
         "--set=networkPolicy.enabled=false,seed.enabled=false",

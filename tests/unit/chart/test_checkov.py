@@ -32,7 +32,7 @@ from tests.unit.chart.conftest import (
 README = CHART / "README.md"
 INSTALL = ROOT / "charts" / "install-checkov"
 REQUIREMENTS = ROOT / "charts" / "checkov-requirements.txt"
-RELEASES = ("kind", "eks", "eks-with-api-gateway")
+RELEASES = ("kind", "eks", "eks-with-api-gateway", "kind-with-the-load-job")
 
 
 @dataclass(frozen=True)
