@@ -106,3 +106,23 @@ def test_a_relay_logs_what_it_published_and_nothing_when_it_had_nothing(
         assert relay_unpublished(orders_of(store)) == 0  # every few seconds in each worker
     relayed = [record for record in caplog.records if record.getMessage() == "outbox relayed"]
     assert [record.__dict__["events"] for record in relayed] == [2]
+
+
+def test_an_order_another_relay_took_meanwhile_is_skipped_and_the_rest_published(
+    store: Store,
+) -> None:
+    # The outbox index is ordered by order id: the relay meets `taken` first.
+    taken, rest = sorted(place_while_redis_is_down(store, 2))
+    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    orders = orders_of(store)
+    leased: list[str] = []
+
+    def another_relay_is_quicker() -> bool:
+        # Called before each order's lease: another worker's relay leases `taken` just then.
+        if not leased:
+            assert orders.store.lease(taken)
+            leased.append(taken)
+        return False
+
+    assert relay_unpublished(orders, another_relay_is_quicker) == 1
+    assert [event["orderId"] for event in store.events()] == [rest]
