@@ -196,3 +196,40 @@ def test_the_store_needs_no_type_stubs_at_run_time(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, spec.name, alone)  # dataclasses look their module up
     spec.loader.exec_module(alone)
     assert alone.OrdersStore.__name__ == "OrdersStore"
+
+
+class RecordingQueries:
+    """The DynamoDB client, recording every Query request."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.queries: list[dict[str, Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def query(self, **request: Any) -> Any:
+        self.queries.append(request)
+        return self.real.query(**request)
+
+
+def test_the_next_page_starts_after_the_last_order_listed(store: Store) -> None:
+    """DynamoDB continues a query from a key it gave out: the whole key of the page's last
+    order (the table's and the index's), not one made up."""
+    for number in range(3):
+        store.cart.carts[f"crt-{number}"] = [{"productId": "mug", "quantity": 1}]
+        assert store.checkout(key=f"key-{number:08d}", cartId=f"crt-{number}").status_code == 201
+    orders = orders_of(store)
+    client = RecordingQueries(orders.store.client())
+    store.app.extensions["orders"] = dataclasses.replace(
+        orders, store=dataclasses.replace(orders.store, client=lambda: client)
+    )
+    first = store.mine(limit=2).get_json()
+    last = first["items"][-1]
+    second = store.mine(limit=2, cursor=first["nextCursor"]).get_json()
+    assert len(second["items"]) == 1
+    assert client.queries[-1]["ExclusiveStartKey"] == {
+        "pk": {"S": f"order#{last['id']}"},
+        "email": {"S": "ada@example.com"},
+        "createdKey": {"S": f"{last['createdAt']}#{last['id']}"},
+    }
