@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
-from tests.oidc_issuer import LocalIssuer
-from tests.unit.orders.conftest import Store, orders_environ
+import json
+import threading
 
+import fakeredis
+import pytest
+from moto import mock_aws
+from tests.oidc_issuer import LocalIssuer
+from tests.shoppers import checkout_body
+from tests.unit.orders.conftest import STREAM, Store, orders_environ
+
+import orders.app
 from emporium.config import ConfigError
+from emporium.health import DRAINING
 from orders.app import OrdersSettings
+from orders.models import Order
+from orders.store import OrdersStore
 
 
 @pytest.mark.parametrize("variable", ["ORDERS_OIDC_ISSUER", "ORDERS_OIDC_AUDIENCE"])
@@ -48,3 +58,65 @@ def test_orders_stays_ready_while_redis_is_away(store: Store) -> None:
     assert ready.status_code == 200  # checkouts still place orders; the outbox keeps the events
     assert ready.get_json()["checks"] == {"dynamodb": "ok", "redis": "degraded"}
     assert store.checkout().status_code == 201
+
+
+def test_orders_is_not_ready_without_its_table(store: Store) -> None:
+    assert store.client.get("/readyz").status_code == 200
+    orders_store: OrdersStore = store.app.extensions["orders"].store
+    orders_store.client().delete_table(TableName=orders_store.table)
+    ready = store.client.get("/readyz")
+    assert ready.status_code == 503  # taken out of the load balancer: no checkout can succeed
+    assert ready.get_json()["checks"] == {"dynamodb": "failing", "redis": "ok"}
+
+
+def an_order(order_id: str) -> Order:
+    customer = checkout_body()["customer"]
+    at = "2026-01-02T03:04:05.000Z"
+    return Order.model_validate(
+        {
+            "id": order_id,
+            "status": "PLACED",
+            "items": [],
+            "total": {"amount": 1200, "currency": "USD"},
+            "customer": customer,
+            "paymentLast4": "4242",
+            "createdAt": at,
+            "statusHistory": [{"status": "PLACED", "at": at}],
+        }
+    )
+
+
+def test_a_serving_app_publishes_what_its_outbox_holds_without_being_asked(
+    monkeypatch: pytest.MonkeyPatch, issuer: LocalIssuer
+) -> None:
+    """The relay runs in each process that serves (started by its first request, as in each
+    gunicorn worker after the fork), every ORDERS_RELAY_INTERVAL_SECONDS."""
+    server = fakeredis.FakeServer()
+    monkeypatch.setattr(
+        orders.app, "redis_client", lambda *a, **k: fakeredis.FakeRedis(server=server)
+    )
+    environ = {**orders_environ(issuer), "ORDERS_RELAY_INTERVAL_SECONDS": "0.1"}
+    with mock_aws():
+        app = orders.app.create_app(environ)
+        orders_store: OrdersStore = app.extensions["orders"].store
+        order = an_order("ord-" + "ab" * 16)
+        orders_store.create_order(order, key_id="k", fingerprint="f", cart_id="crt-1")
+        orders_store.client().update_item(  # its checkout stopped before publishing, long ago
+            TableName=orders_store.table,
+            Key={"pk": {"S": f"order#{order.id}"}},
+            UpdateExpression="REMOVE outboxLeaseUntil",
+        )
+        before = set(threading.enumerate())
+        assert app.test_client().get("/healthz").status_code == 200
+        redis = fakeredis.FakeRedis(server=server)
+        try:
+            # Waits for the stream's first entry; 60 s is far beyond a few relay intervals.
+            redis.xread({STREAM: "0-0"}, count=1, block=60_000)
+            events = [json.loads(fields[b"event"]) for _, fields in redis.xrange(STREAM)]
+            assert [event["orderId"] for event in events] == [order.id]
+            assert list(orders_store.unpublished()) == []
+        finally:  # the relay ends when its process drains
+            DRAINING.set()
+            for thread in set(threading.enumerate()) - before:
+                thread.join(timeout=60)
+            DRAINING.clear()
