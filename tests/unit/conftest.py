@@ -8,18 +8,23 @@ too (`tests/unit/emporium/`, on a minimal app of its own).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from moto import mock_aws
 from tests.checks import Counter, check_problem
 from tests.moto_aws import keep_boto3_on_moto
-from werkzeug.test import TestResponse
+
+if TYPE_CHECKING:
+    from werkzeug.test import TestResponse
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """An in-memory DynamoDB, empty at the start of every test."""
+    # Imported here, not above: moto takes a second to import, which tests that need no
+    # DynamoDB (and each mutant of `make mutants`) should not pay.
+    from moto import mock_aws  # noqa: PLC0415
+
     keep_boto3_on_moto(monkeypatch)
     with mock_aws():
         yield
