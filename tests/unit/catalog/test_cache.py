@@ -262,15 +262,17 @@ def test_the_marks_are_cleared_when_the_write_fails(
 
 
 def test_while_a_write_is_under_way_readers_load_and_cache_nothing(
-    cache: ReadThroughCache, redis: fakeredis.FakeRedis, lookups: Any
+    cache: ReadThroughCache, redis: fakeredis.FakeRedis, clock: Clock, lookups: Any
 ) -> None:
     store = Store(b"v1")
     read_from(cache, store)
+    started = clock.now
     with cache.writing([cache.key("product:1")]):
         assert read_from(cache, store) == b"v1"  # not committed yet: the store still has v1
         store.value = b"v2"  # committed
         assert read_from(cache, store) == b"v2"
         assert redis.get(cache.key("product:1")) is None
+    assert clock.now == started  # ...at once: nobody's fill is waited for
     assert lookups.since() == {**NOTHING, "miss": 3}
     assert store.loads == 3
     assert read_from(cache, store) == b"v2"
@@ -516,25 +518,30 @@ def test_a_second_caller_waits_for_the_value_the_lock_holder_stores(
 
 
 @pytest.mark.parametrize(
-    ("stored_at_look", "served"),
-    [(2, True), (3, False)],
-    ids=["stored-just-after-200-ms-seen-at-the-last-look", "stored-later-not-waited-for"],
+    ("looks", "served"),
+    [([0.1999, 0.20001], True), ([0.1999, 0.20001, 0.20003], False), ([0.2, 0.3], False)],
+    ids=[
+        "stored-just-after-200-ms-seen-at-the-last-look",
+        "stored-later-not-waited-for",
+        "a-look-at-200-ms-is-the-last",
+    ],
 )
 def test_a_second_caller_waits_200_ms_for_the_lock_holders_value_and_no_longer(
     server: fakeredis.FakeServer,
     redis: fakeredis.FakeRedis,
     clock: Clock,
-    stored_at_look: int,
+    looks: list[float],
     served: bool,
 ) -> None:
     cache = new_cache(server)  # the catalog's: wait_ms 200
     key = cache.key("product:1")
     redis.set(key + ":fill", "another-caller", px=2000)
-    # This caller's looks land 199.9 ms, 200.01 ms and 200.03 ms after it started waiting.
-    clock.sleeps_end_at = [clock.now + 0.1999, clock.now + 0.20001, clock.now + 0.20003]
+    # This caller's looks land these many seconds after it started waiting; the lock holder
+    # stores its value just before the last of them.
+    clock.sleeps_end_at = [clock.now + seconds for seconds in looks]
 
     def the_other_caller_stores() -> None:
-        if clock.slept < stored_at_look:
+        if clock.slept < len(looks):
             clock.on_sleep.append(the_other_caller_stores)
             return
         redis.set(key, b"the other caller's value", px=60_000)
