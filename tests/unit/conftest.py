@@ -18,14 +18,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from moto import mock_aws
 from tests.checks import Counter, check_problem
 from tests.moto_aws import keep_boto3_on_moto
 from tests.threads import describe, left_running
-from werkzeug.test import TestResponse
+
+if TYPE_CHECKING:
+    from werkzeug.test import TestResponse
 
 LOOPBACK = ["127.0.0.1", "::1", "localhost"]
 
@@ -60,6 +61,10 @@ def no_thread_left_running() -> Iterator[None]:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """An in-memory DynamoDB, empty at the start of every test."""
+    # Imported here, not above: moto takes a second to import, which tests that need no
+    # DynamoDB (and each mutant of `make mutants`) should not pay.
+    from moto import mock_aws  # noqa: PLC0415
+
     keep_boto3_on_moto(monkeypatch)
     with mock_aws():
         yield

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import fakeredis
 import pytest
-from flask import Flask
-from flask.testing import FlaskClient
-from moto import mock_aws
 from tests.checks import Counter
 from tests.moto_aws import keep_boto3_on_moto
 
-import catalog.app
-import catalog.seed
-from catalog.app import create_app
-from catalog.seed import seed
+if TYPE_CHECKING:
+    from flask import Flask
+    from flask.testing import FlaskClient
+
+# The app, the seed tool and moto are imported by the fixtures that use them, not here: the
+# cache's own tests (test_cache.py) need none of them, and `make mutants` runs those tests once
+# per mutant, where these imports would cost more than the tests.
 
 ADMIN_TOKEN = "unit-test-admin-token-0123456789"
 
@@ -36,6 +37,9 @@ def catalog_environ() -> dict[str, str]:
 
 
 def _connect_to(patch: pytest.MonkeyPatch, server: fakeredis.FakeServer) -> None:
+    import catalog.app  # noqa: PLC0415 - not at the top: see there
+    import catalog.seed  # noqa: PLC0415 - not at the top: see there
+
     def connect(*_args: object, **_kwargs: object) -> fakeredis.FakeRedis:
         return fakeredis.FakeRedis(server=server)
 
@@ -48,13 +52,16 @@ def _export(patch: pytest.MonkeyPatch, environ: dict[str, str]) -> None:
         patch.setenv(name, value)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def one_dynamodb_client_per_settings() -> Iterator[None]:
     """Make each DynamoDB client once per distinct settings rather than once per app.
 
     A new client loads botocore's service model, most of the time it takes to build an app;
-    moto's mock intercepts the calls of a client whenever it was made.
+    moto's mock intercepts the calls of a client whenever it was made. Every fixture that
+    builds an app asks for this one.
     """
+    import catalog.app  # noqa: PLC0415 - not at the top: see there
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(catalog.app, "dynamodb_client", functools.cache(catalog.app.dynamodb_client))
         yield
@@ -84,8 +91,11 @@ def fake_redis(monkeypatch: pytest.MonkeyPatch, redis_server: fakeredis.FakeServ
 
 
 @pytest.fixture
-def make_app(environ: dict[str, str], aws: None, fake_redis: None) -> Callable[..., Flask]:
+def make_app(
+    environ: dict[str, str], aws: None, fake_redis: None, one_dynamodb_client_per_settings: None
+) -> Callable[..., Flask]:
     """Build a catalog app; keyword arguments override settings of `environ`."""
+    from catalog.app import create_app  # noqa: PLC0415 - not at the top: see there
 
     def build(**overrides: str) -> Flask:
         return create_app({**environ, **overrides})
@@ -112,18 +122,25 @@ def seed_environ(monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> No
 @pytest.fixture
 def seeded(app: Flask, seed_environ: None) -> Flask:
     """The app, with the seed catalog loaded into its own table and Redis."""
+    from catalog.seed import seed  # noqa: PLC0415 - not at the top: see there
+
     seed()
     return app
 
 
 @pytest.fixture(scope="class")
-def shared_seeded_app() -> Iterator[Flask]:
+def shared_seeded_app(one_dynamodb_client_per_settings: None) -> Iterator[Flask]:
     """One app with the seed catalog shared by the tests of a class, which must not change it.
 
     Seeding takes about half a second; tests that only read (or whose writes are rejected)
     share this app instead of each seeding their own like `seeded`. The tests of the class
     run one after the other, so no other test's DynamoDB mock is active meanwhile.
     """
+    from moto import mock_aws  # noqa: PLC0415 - not at the top: see there
+
+    from catalog.app import create_app  # noqa: PLC0415 - not at the top: see there
+    from catalog.seed import seed  # noqa: PLC0415 - not at the top: see there
+
     with pytest.MonkeyPatch.context() as patch:
         keep_boto3_on_moto(patch)
         _connect_to(patch, fakeredis.FakeServer())

@@ -5,12 +5,14 @@ the old value behind."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextlib import ExitStack
 from typing import Any
 
 import fakeredis
+import fakeredis._socket._base
 import pytest
 
 import catalog.cache
@@ -40,20 +42,44 @@ class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
         self.on_sleep: list[Any] = []  # callbacks run once, at the next sleep
+        self.sleeps_end_at: list[float] = []  # if set, when each next sleep ends (overshooting)
+        self.slept = 0
 
     def monotonic(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        while self.on_sleep:
-            self.on_sleep.pop(0)()
+        if seconds < 0:
+            raise ValueError("sleep length must be non-negative")  # as time.sleep does
+        self.slept += 1
+        self.now = self.sleeps_end_at.pop(0) if self.sleeps_end_at else self.now + seconds
+        callbacks, self.on_sleep = self.on_sleep, []
+        for callback in callbacks:
+            callback()
 
 
 @pytest.fixture(autouse=True)
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
     monkeypatch.setattr(catalog.cache, "time", clock)
+    return clock
+
+
+class RedisClock:
+    """fakeredis' clock, stopped: expiries and remaining times are exact, and move only when a
+    test moves `now` (fakeredis reads the time at each command)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def redis_clock(monkeypatch: pytest.MonkeyPatch) -> RedisClock:
+    clock = RedisClock()
+    monkeypatch.setattr(fakeredis._socket._base, "time", clock)
     return clock
 
 
@@ -113,12 +139,39 @@ def test_an_empty_value_is_cached_like_any_other(cache: ReadThroughCache, lookup
     assert lookups.since() == {**NOTHING, "miss": 1, "hit": 1}
 
 
-def test_a_filled_value_expires_after_about_its_ttl(
+class Draw:
+    """The cache's `random`, drawing the lowest or the highest jitter it allows."""
+
+    def __init__(self, highest: bool) -> None:
+        self.highest = highest
+
+    def uniform(self, a: float, b: float) -> float:
+        return max(a, b) if self.highest else min(a, b)
+
+
+@pytest.mark.usefixtures("redis_clock")
+@pytest.mark.parametrize(("highest", "ttl_ms"), [(False, 54_000), (True, 66_000)])
+def test_a_filled_value_expires_after_its_ttl_give_or_take_a_tenth(
+    cache: ReadThroughCache,
+    redis: fakeredis.FakeRedis,
+    monkeypatch: pytest.MonkeyPatch,
+    highest: bool,
+    ttl_ms: int,
+) -> None:
+    monkeypatch.setattr(catalog.cache, "random", Draw(highest))
+    read(cache, Loader(b"value"))
+    assert redis.pttl(cache.key("product:1")) == ttl_ms  # TTL is 60 s
+
+
+@pytest.mark.usefixtures("redis_clock")
+def test_values_filled_together_do_not_expire_together(
     cache: ReadThroughCache, redis: fakeredis.FakeRedis
 ) -> None:
-    read(cache, Loader(b"value"))
-    ttl_ms = redis.pttl(cache.key("product:1"))
-    assert 0.9 * TTL * 1000 - 1000 < ttl_ms <= 1.1 * TTL * 1000
+    for number in range(50):
+        read(cache, Loader(b"value"), f"product:{number}")
+    ttls = [redis.pttl(cache.key(f"product:{number}")) for number in range(50)]
+    assert all(54_000 <= ttl <= 66_000 for ttl in ttls), ttls
+    assert max(ttls) - min(ttls) > 6_000  # spread over more than half of the jitter's range
 
 
 def test_a_fill_releases_its_lock(cache: ReadThroughCache, redis: fakeredis.FakeRedis) -> None:
@@ -209,15 +262,17 @@ def test_the_marks_are_cleared_when_the_write_fails(
 
 
 def test_while_a_write_is_under_way_readers_load_and_cache_nothing(
-    cache: ReadThroughCache, redis: fakeredis.FakeRedis, lookups: Any
+    cache: ReadThroughCache, redis: fakeredis.FakeRedis, clock: Clock, lookups: Any
 ) -> None:
     store = Store(b"v1")
     read_from(cache, store)
+    started = clock.now
     with cache.writing([cache.key("product:1")]):
         assert read_from(cache, store) == b"v1"  # not committed yet: the store still has v1
         store.value = b"v2"  # committed
         assert read_from(cache, store) == b"v2"
         assert redis.get(cache.key("product:1")) is None
+    assert clock.now == started  # ...at once: nobody's fill is waited for
     assert lookups.since() == {**NOTHING, "miss": 3}
     assert store.loads == 3
     assert read_from(cache, store) == b"v2"
@@ -455,9 +510,64 @@ def test_a_second_caller_waits_for_the_value_the_lock_holder_stores(
 
     clock.on_sleep.append(the_other_caller_stores)  # ...while this caller waits
     load = Loader(b"loaded by this caller")
+    started = clock.now
     assert read(cache, load) == b"the other caller's value"
+    assert clock.now - started <= 0.010001  # seen at its first look, 10 ms later
     assert load.calls == 0
     assert lookups.since() == {**NOTHING, "miss": 1}
+
+
+@pytest.mark.parametrize(
+    ("looks", "served"),
+    [([0.1999, 0.20001], True), ([0.1999, 0.20001, 0.20003], False), ([0.2, 0.3], False)],
+    ids=[
+        "stored-just-after-200-ms-seen-at-the-last-look",
+        "stored-later-not-waited-for",
+        "a-look-at-200-ms-is-the-last",
+    ],
+)
+def test_a_second_caller_waits_200_ms_for_the_lock_holders_value_and_no_longer(
+    server: fakeredis.FakeServer,
+    redis: fakeredis.FakeRedis,
+    clock: Clock,
+    looks: list[float],
+    served: bool,
+) -> None:
+    cache = new_cache(server)  # the catalog's: wait_ms 200
+    key = cache.key("product:1")
+    redis.set(key + ":fill", "another-caller", px=2000)
+    # This caller's looks land these many seconds after it started waiting; the lock holder
+    # stores its value just before the last of them.
+    clock.sleeps_end_at = [clock.now + seconds for seconds in looks]
+
+    def the_other_caller_stores() -> None:
+        if clock.slept < len(looks):
+            clock.on_sleep.append(the_other_caller_stores)
+            return
+        redis.set(key, b"the other caller's value", px=60_000)
+        redis.delete(key + ":fill")
+
+    clock.on_sleep.append(the_other_caller_stores)
+    expected = b"the other caller's value" if served else b"loaded by this caller"
+    assert read(cache, Loader(b"loaded by this caller")) == expected
+
+
+@pytest.mark.parametrize(("later", "cached"), [(1.9995, False), (2.0005, True)])
+def test_a_fill_lock_left_by_a_failed_load_holds_off_fills_for_2_s(
+    server: fakeredis.FakeServer, redis_clock: RedisClock, later: float, cached: bool
+) -> None:
+    cache = new_cache(server)  # the catalog's: lock_ms 2000
+
+    def fail() -> bytes:
+        raise LookupError("the store failed")
+
+    with pytest.raises(LookupError):
+        cache.get_or_load(KIND, lambda: cache.key("product:1"), fail, TTL)
+    redis_clock.now += later
+    load = Loader(b"v1")
+    assert read(cache, load) == b"v1"
+    assert read(cache, load) == b"v1"
+    assert load.calls == (1 if cached else 2)
 
 
 def test_a_second_caller_loads_itself_when_the_fill_outlasts_wait_ms(
@@ -496,9 +606,9 @@ def test_reads_fall_back_to_the_loader_when_redis_is_down(
 def failed_once(
     server: fakeredis.FakeServer, clock: Clock, seconds_later: float
 ) -> ReadThroughCache:
-    """A cache (retry_after 2 s) holding a value, whose Redis failed one read and is back,
-    still holding the value, `seconds_later`."""
-    cache = new_cache(server, retry_after=2.0)
+    """A cache (the catalog's: retry_after 2 s) holding a value, whose Redis failed one read
+    and is back, still holding the value, `seconds_later`."""
+    cache = new_cache(server)
     read(cache, Loader(b"cached"))
     server.connected = False
     read(cache, Loader(b"from the store"))
@@ -630,3 +740,38 @@ def test_with_redis_down_reads_are_still_kept_near_for_the_bound(
     assert read(near, load) == b"from the store"
     assert load.calls == 1
     assert lookups.since() == {**NOTHING, "error": 1, "near": 1}
+
+
+def test_an_outage_is_logged_once_and_a_failure_once_retry_after_has_passed_again(
+    server: fakeredis.FakeServer, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = new_cache(server)  # the catalog's: retry_after 2 s
+    server.connected = False
+    with caplog.at_level(logging.WARNING, logger="catalog.cache"):
+        read(cache, Loader(b"from the store"))
+        with pytest.raises(CacheUnavailableError):  # a write tries Redis meanwhile
+            Store(b"v1").write(cache, b"v2")
+        assert len(caplog.records) == 1
+        clock.now += 2.0
+        read(cache, Loader(b"from the store"))  # Redis tried again, failing again
+    assert [record.getMessage() for record in caplog.records] == [
+        "cache unavailable, reading from the store"
+    ] * 2
+
+
+def test_a_write_redis_refused_halfway_leaves_no_entry_bypassing_the_cache(
+    cache: ReadThroughCache, redis: fakeredis.FakeRedis, clock: Clock, lookups: Any
+) -> None:
+    redis.set(cache.key("product:2") + ":writing", "not a hash")  # its mark fails, product:1's not
+    with (
+        pytest.raises(CacheUnavailableError),
+        cache.writing([cache.key("product:1"), cache.key("product:2")]),
+    ):
+        pass
+    clock.now += cache.retry_after  # this process tries Redis again
+    lookups.since()
+    load = Loader(b"v1")
+    assert read(cache, load, "product:1") == b"v1"
+    assert read(cache, load, "product:1") == b"v1"
+    assert load.calls == 1  # cached again: the refused write's mark did not stay behind
+    assert lookups.since() == {**NOTHING, "miss": 1, "hit": 1}

@@ -590,6 +590,23 @@ def test_reading_a_product_twice_is_a_miss_then_a_hit(
     assert second.headers["ETag"] == first.headers["ETag"] == '"1"'
 
 
+def test_a_product_read_asks_dynamodb_for_the_latest_write(seeded: Flask) -> None:
+    """DynamoDB's default read may miss a write acknowledged a moment ago (moto's never does),
+    and the cache would keep what it read: reads of a product ask for a consistent read."""
+    asked: list[bool] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        asked.append(params.get("ConsistentRead", False))
+
+    events = seeded.extensions["catalog"].store.client().meta.events
+    events.register("provide-client-params.dynamodb.GetItem", record)
+    try:
+        assert seeded.test_client().get(product_url("linen-tea-towels")).status_code == 200
+    finally:
+        events.unregister("provide-client-params.dynamodb.GetItem", record)
+    assert asked == [True]
+
+
 def test_a_read_after_a_replace_misses_and_shows_the_new_product(
     client: FlaskClient, admin: dict[str, str], cache_lookups: Callable[[str], Any]
 ) -> None:
@@ -814,6 +831,9 @@ def test_write_marks_outlast_the_longest_write_the_dynamodb_settings_allow(
     slower = make_app(DYNAMODB_READ_TIMEOUT="10", DYNAMODB_MAX_ATTEMPTS="5")
     # 2 x (5 x 11 s + (1 + 5) + (2 + 5) + (4 + 5) + (8 + 5)) = 180 s, plus 1 s.
     assert slower.extensions["catalog"].cache.marker_ms == 181_000
+    most = make_app(DYNAMODB_MAX_ATTEMPTS="7")  # the 6th retry's backoff is capped at 20 s
+    # 2 x (7 x 3 s + (1 + 5) + (2 + 5) + (4 + 5) + (8 + 5) + (16 + 5) + (20 + 5)) = 204 s, plus 1 s.
+    assert most.extensions["catalog"].cache.marker_ms == 205_000
 
 
 def test_a_product_id_drawn_twice_is_a_documented_409(
