@@ -3,12 +3,14 @@ failing, and concurrent changes of one cart."""
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from tests.unit.cart.conftest import (
     read,
 )
 
+import cart.store
 from cart.models import CatalogProduct
 from cart.store import CartStore, StoredCart
 from emporium.models import Money
@@ -369,6 +372,22 @@ def test_an_expired_cart_is_gone_before_dynamodb_deletes_it(
     assert client.delete(cart_url(cart_id)).status_code == 204
 
 
+def test_a_cart_is_gone_at_the_very_second_shown_as_its_expiry(
+    client: FlaskClient,
+    problem: Problem,
+    cart_id: str,
+    store: CartStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    expires_at = int(time.time()) + 3600
+    set_expiry(store, cart_id, expires_at)
+    clock = {"now": expires_at - 0.001}
+    monkeypatch.setattr(cart.store, "time", SimpleNamespace(time=lambda: clock["now"]))
+    assert read(client, cart_id)["items"] == []
+    clock["now"] = float(expires_at)
+    problem(client.get(cart_url(cart_id)), 404)
+
+
 def test_cart_ttl_days_sets_the_expiry(make_app: Callable[..., Flask]) -> None:
     cart = new_cart(make_app(CART_TTL_DAYS="2").test_client())
     assert 2 * DAY - 60 < seconds_left(cart) <= 2 * DAY
@@ -554,15 +573,60 @@ def test_a_removal_that_loses_a_race_keeps_the_line_added_meanwhile(
 
 
 def test_a_cart_that_keeps_changing_is_a_409_after_a_few_tries(
-    client: FlaskClient, problem: Problem, cart_id: str, interleaving: Interleaving
+    client: FlaskClient,
+    problem: Problem,
+    cart_id: str,
+    interleaving: Interleaving,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     interleaving.add("product-01", times=20)
-    response = client.put(item_url(cart_id, "cast-iron-skillet"), json={"quantity": 1})
+    with caplog.at_level(logging.INFO, logger="cart.store"):
+        response = client.put(item_url(cart_id, "cast-iron-skillet"), json={"quantity": 1})
     assert problem(response, 409)["type"].endswith("/conflict")
     assert interleaving.landed == 5  # one read before asking the catalog, then 4 re-reads
+    lost = [r for r in caplog.records if r.getMessage() == "cart changed under the write"]
+    assert [(r.__dict__["cart"], r.__dict__["attempt"]) for r in lost] == [
+        (cart_id, attempt) for attempt in range(1, 6)
+    ]
     assert "Retry-After" in response.headers
     interleaving.pending.clear()
     assert lines(read(client, cart_id)) == {"product-01": 1}
+
+
+def test_the_stored_version_counts_the_writes_of_the_cart(
+    client: FlaskClient, cart_id: str, store: CartStore
+) -> None:
+    def version() -> int:
+        item = store.client().get_item(TableName=store.table, Key={"id": {"S": cart_id}})
+        return int(item["Item"]["version"]["N"])
+
+    assert version() == 1
+    put(client, cart_id, "cast-iron-skillet", 1)
+    assert version() == 2
+    put(client, cart_id, "cast-iron-skillet", 3)
+    client.delete(item_url(cart_id, "cast-iron-skillet"))
+    assert version() == 4
+
+
+def test_every_read_of_a_cart_asks_dynamodb_for_its_latest_write(
+    client: FlaskClient, cart_id: str, store: CartStore
+) -> None:
+    # An eventually consistent read may answer the version before the last write: a shopper
+    # would not see the line just added, and every change would lose its first write.
+    asked: list[dict[str, Any]] = []
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        asked.append(dict(params))
+
+    events = store.client().meta.events
+    events.register("provide-client-params.dynamodb.GetItem", note, unique_id="cart-reads")
+    try:
+        put(client, cart_id, "cast-iron-skillet", 1)
+        read(client, cart_id)
+    finally:
+        events.unregister("provide-client-params.dynamodb.GetItem", unique_id="cart-reads")
+    assert len(asked) >= 2
+    assert all(params.get("ConsistentRead") is True for params in asked)
 
 
 @pytest.fixture

@@ -8,9 +8,16 @@ from typing import Any
 
 import pytest
 from tests.checks import Counter
-from tests.neighbours import FakeOrders, order_placed
-from tests.unit.fulfillment.conftest import orders_client_of, records, shared_dynamodb_client
+from tests.neighbours import ORDERS_TOKEN, FakeOrders, Neighbour, connect, order_placed
+from tests.unit.fulfillment.conftest import (
+    OUTBOUND,
+    orders_client_of,
+    records,
+    shared_dynamodb_client,
+)
+from werkzeug import Request, Response
 
+from emporium.outbound import ServiceClient
 from fulfillment.events import OrderPlaced, parse_event
 from fulfillment.steps import (
     Fulfillment,
@@ -203,3 +210,38 @@ def test_a_refused_token_means_retry_later_not_a_failed_order(orders: FakeOrders
     with pytest.raises(RetryLaterError, match="FULFILLMENT_ORDERS_TOKEN"):
         client.set_status("o", "PAID")
     assert orders.puts == [("o", "PAID", 403)]
+
+
+class Conflict(Neighbour):
+    """Something in front of orders answering every PUT with a 409 of its own body."""
+
+    def __init__(self, body: str, mimetype: str) -> None:
+        super().__init__()
+        self.body, self.mimetype = body, mimetype
+
+    def answer(self, request: Request) -> Response:
+        return Response(self.body, status=409, mimetype=self.mimetype)
+
+
+@pytest.mark.parametrize(
+    ("body", "mimetype"),
+    [
+        ("<html><body>409 Conflict</body></html>", "text/html"),  # not JSON
+        ('["SHIPPED"]', "application/json"),  # JSON, not an object
+        ('"SHIPPED"', "application/json"),
+    ],
+)
+def test_a_409_without_a_problem_document_is_a_step_failure(body: str, mimetype: str) -> None:
+    client = ServiceClient("orders", "http://orders.test", OUTBOUND)
+    connect(client, Conflict(body, mimetype))
+    with pytest.raises(StepRefusedError, match="it is unknown"):
+        OrdersClient(client, ORDERS_TOKEN).set_status("o", "SHIPPED")
+
+
+@pytest.mark.parametrize("answer", [401, 403])
+def test_orders_refusing_the_credentials_means_retry_later(
+    orders_client: OrdersClient, orders: FakeOrders, answer: int
+) -> None:
+    orders.script.append((answer, {}))
+    with pytest.raises(RetryLaterError, match=f"HTTP {answer}.*FULFILLMENT_ORDERS_TOKEN"):
+        orders_client.set_status("o", "PAID")
