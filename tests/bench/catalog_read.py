@@ -199,6 +199,33 @@ def report(results: dict[str, list[Result]]) -> None:
             )
 
 
+def seeded_catalog_env(group: Group, base: dict[str, str]) -> dict[str, str]:
+    """The DynamoDB emulator and redis-server started in `group`, quiet, and the catalog seeded
+    into them: a benchmarked catalog's environment (`base` plus the stack's settings)."""
+    dynamodb_port, redis_port = free_port(), free_port()
+    start_dynamodb(group, dynamodb_port, base, log_path=os.devnull)
+    start_redis(group, redis_port, base, mode="redis-server", log_path=os.devnull)
+    env = service_env(
+        Addresses(
+            dynamodb=f"http://127.0.0.1:{dynamodb_port}",
+            redis=f"redis://127.0.0.1:{redis_port}/0",
+        ),
+        {
+            **base,
+            "CATALOG_ADMIN_TOKEN": "bench-admin-token-0000",
+            "CATALOG_HMAC_KEY": "bench-catalog-hmac-key-0123456789abcdef",
+        },
+    )
+    subprocess.run(
+        [sys.executable, "-m", "catalog.seed"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return env
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
@@ -222,8 +249,7 @@ def main() -> int:
         os.environ.get("GUNICORN_THREADS", "4"),
     )
     with Group() as group:
-        print("[1/4] moto server and redis-server", flush=True)
-        dynamodb_port, redis_port = free_port(), free_port()
+        print("[1/4] moto server and redis-server; [2/4] the catalog seeded", flush=True)
         base = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -232,27 +258,7 @@ def main() -> int:
             "MAX_REQUESTS": "0",
             "REUSE_PORT": "true",
         }
-        start_dynamodb(group, dynamodb_port, base, log_path=os.devnull)
-        start_redis(group, redis_port, base, mode="redis-server", log_path=os.devnull)
-        env = service_env(
-            Addresses(
-                dynamodb=f"http://127.0.0.1:{dynamodb_port}",
-                redis=f"redis://127.0.0.1:{redis_port}/0",
-            ),
-            {
-                **base,
-                "CATALOG_ADMIN_TOKEN": "bench-admin-token-0000",
-                "CATALOG_HMAC_KEY": "bench-catalog-hmac-key-0123456789abcdef",
-            },
-        )
-        print("[2/4] seeding the catalog", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "catalog.seed"],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        env = seeded_catalog_env(group, base)
         print(f"[3/4] services and bare Flask under gunicorn ({workers} x {threads} threads)")
         catalog_port, cart_port, bare_port = free_port(), free_port(), free_port()
         catalog = f"http://127.0.0.1:{catalog_port}"

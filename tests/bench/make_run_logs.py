@@ -17,22 +17,17 @@ import argparse
 import os
 import resource
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.bench.catalog_read import PRODUCT, Result, run_wrk  # noqa: E402
+from tests.bench.catalog_read import PRODUCT, Result, run_wrk, seeded_catalog_env  # noqa: E402
 
 from devstack.processes import Group, free_port  # noqa: E402
 from devstack.stack import (  # noqa: E402
-    Addresses,
-    service_env,
-    start_dynamodb,
     start_gunicorn,
-    start_redis,
 )
 
 
@@ -54,27 +49,7 @@ def main() -> int:
     results: dict[str, list[Result]] = {"to /dev/null": [], "through the multiplexer": []}
     launcher: dict[str, list[float]] = {name: [] for name in results}  # this process's CPU
     with Group() as group, Group(echo=True) as echoed, open(os.devnull, "w") as devnull:
-        dynamodb_port, redis_port = free_port(), free_port()
-        start_dynamodb(group, dynamodb_port, base, log_path=os.devnull)
-        start_redis(group, redis_port, base, mode="redis-server", log_path=os.devnull)
-        env = service_env(
-            Addresses(
-                dynamodb=f"http://127.0.0.1:{dynamodb_port}",
-                redis=f"redis://127.0.0.1:{redis_port}/0",
-            ),
-            {
-                **base,
-                "CATALOG_ADMIN_TOKEN": "bench-admin-token-0000",
-                "CATALOG_HMAC_KEY": "bench-catalog-hmac-key-0123456789abcdef",
-            },
-        )
-        subprocess.run(
-            [sys.executable, "-m", "catalog.seed"],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        env = seeded_catalog_env(group, base)
         app = "catalog.app:create_app()"
         quiet_port, echoed_port = free_port(), free_port()
         quiet = start_gunicorn(group, "catalog", app, quiet_port, env, log_path=os.devnull)

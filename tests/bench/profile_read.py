@@ -27,13 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.bench.catalog_read import seeded_catalog_env  # noqa: E402
+
 from devstack.processes import Group, free_port  # noqa: E402
 from devstack.stack import (  # noqa: E402
-    Addresses,
-    service_env,
-    start_dynamodb,
     start_gunicorn,
-    start_redis,
 )
 
 
@@ -84,7 +82,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     with Group() as group:
-        dynamodb_port, redis_port, catalog_port = free_port(), free_port(), free_port()
+        catalog_port = free_port()
         base = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -92,26 +90,7 @@ def main() -> int:
             "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", "4"),
             "MAX_REQUESTS": "0",
         }
-        start_dynamodb(group, dynamodb_port, base, log_path=os.devnull)
-        start_redis(group, redis_port, base, mode="redis-server", log_path=os.devnull)
-        env = service_env(
-            Addresses(
-                dynamodb=f"http://127.0.0.1:{dynamodb_port}",
-                redis=f"redis://127.0.0.1:{redis_port}/0",
-            ),
-            {
-                **base,
-                "CATALOG_ADMIN_TOKEN": "bench-admin-token-0000",
-                "CATALOG_HMAC_KEY": "bench-catalog-hmac-key-0123456789abcdef",
-            },
-        )
-        subprocess.run(
-            [sys.executable, "-m", "catalog.seed"],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        env = seeded_catalog_env(group, base)
         catalog = start_gunicorn(
             group, "catalog", "catalog.app:create_app()", catalog_port, env, log_path=os.devnull
         )
