@@ -9,6 +9,7 @@ closed after each test, since warnings (ResourceWarning included) are errors.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
@@ -24,12 +25,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from tests.neighbours import Neighbour, serve
+from urllib3.exceptions import HTTPError
 from werkzeug.datastructures import Headers
 from werkzeug.test import TestResponse
 from werkzeug.wrappers import Request, Response
 
 from edge.app import create_app
-from edge.proxy import Proxy
+from edge.proxy import _CHUNK, Proxy
+from edge.route_table import Route
 
 if TYPE_CHECKING:
     pass
@@ -232,6 +235,20 @@ def test_a_request_in_absolute_form_is_sent_upstream_in_origin_form(
         buffered=True,
     )
     assert upstreams["catalog"].last.target == "/api/catalog/caf%C3%A9?q=a%20b"
+
+
+@pytest.mark.parametrize(
+    ("server", "missing"),
+    [("gunicorn", "REQUEST_URI"), ("uWSGI", "RAW_URI")],
+)
+def test_the_raw_target_is_taken_from_whichever_variable_the_server_sets(
+    edge: FlaskClient, upstreams: Upstreams, server: str, missing: str
+) -> None:
+    """gunicorn gives the raw target as RAW_URI only, uWSGI and others as REQUEST_URI only; from
+    either, an encoded slash reaches the upstream as sent, not decoded into a path separator."""
+    target = "/api/catalog/products/a%2Fb?q=caf%C3%A9"
+    edge.get(target, environ_overrides={missing: None}, buffered=True)
+    assert upstreams["catalog"].last.target == target, server
 
 
 @pytest.mark.parametrize(
@@ -504,6 +521,19 @@ def test_a_large_body_is_relayed_whole(edge: FlaskClient, upstreams: Upstreams) 
     assert hashlib.sha256(response.data).digest() == hashlib.sha256(body).digest()
 
 
+def test_a_compressed_body_is_relayed_as_the_upstream_encoded_it(
+    edge: FlaskClient, upstreams: Upstreams
+) -> None:
+    encoded = gzip.compress(b'{"products": []}' * 64)
+    upstreams["catalog"].respond = lambda _: Response(
+        encoded, mimetype="application/json", headers={"Content-Encoding": "gzip"}
+    )
+    response = edge.get("/api/catalog/products", headers={"Accept-Encoding": "gzip"}, buffered=True)
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.data == encoded
+    assert upstreams["catalog"].last.headers["Accept-Encoding"] == "gzip"
+
+
 def test_a_body_is_streamed_as_the_upstream_sends_it(
     edge: FlaskClient, upstreams: Upstreams
 ) -> None:
@@ -633,3 +663,136 @@ def test_a_post_whose_connection_drops_is_a_502_and_is_not_sent_again(
 def test_a_method_the_edge_does_not_proxy_is_a_405(edge: FlaskClient, upstreams: Upstreams) -> None:
     problem(edge.open("/api/catalog/products", method="TRACE", buffered=True), 405)
     assert upstreams["catalog"].seen == []
+
+
+class ShortBodyServer(socketserver.TCPServer):
+    """An upstream that promises a body of 100 bytes, sends 10 and closes the connection."""
+
+
+class _ShortBody(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.recv(65536)
+        self.request.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: 100\r\n\r\n" + b"x" * 10
+        )
+
+
+@pytest.fixture
+def short_body_server() -> Iterator[ShortBodyServer]:
+    with ShortBodyServer(("127.0.0.1", 0), _ShortBody) as server:
+        thread = threading.Thread(target=server.serve_forever, args=(POLL,))
+        thread.start()
+        try:
+            yield server
+        finally:
+            server.shutdown()
+            thread.join()
+
+
+def test_an_upstream_that_fails_mid_body_cuts_the_response_and_is_logged(
+    make_edge: Callable[..., Flask],
+    short_body_server: ShortBodyServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The status is sent by then: the response fails rather than end short and look whole,
+    and the edge's log (JSON lines on stdout) names the upstream."""
+    port = short_body_server.server_address[1]
+    client = make_edge(EDGE_UPSTREAM_ORDERS=f"http://127.0.0.1:{port}").test_client()
+    with pytest.raises(HTTPError):
+        client.get("/api/orders/o-1", buffered=True)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    failures = [line for line in lines if line["message"] == "upstream failed mid-response"]
+    assert [(line["level"], line["upstream"]) for line in failures] == [("warning", "orders")]
+
+
+class KeepAliveServer(socketserver.ThreadingTCPServer):
+    """An upstream that keeps each connection open for the next request, as gunicorn does (the
+    fakes' server closes every one). To /held-back it answers a body of known length, its first
+    part (one read's worth of the edge) at once and the rest once `go_on` is set; to any other
+    path a small JSON body."""
+
+    daemon_threads = True
+    first, rest = b"a" * _CHUNK, b"the rest"
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _KeepAlive)
+        self.go_on = threading.Event()
+        self.connections = 0
+
+
+class _KeepAlive(socketserver.StreamRequestHandler):
+    server: KeepAliveServer
+
+    def handle(self) -> None:
+        self.server.connections += 1
+        while request_line := self.rfile.readline():
+            while self.rfile.readline() not in (b"\r\n", b""):
+                pass  # the headers; the edge's GETs have no body
+            if request_line.split()[1] == b"/held-back":
+                first, rest = self.server.first, self.server.rest
+                self.wfile.write(_head(len(first) + len(rest)) + first)
+                self.server.go_on.wait(timeout=60)  # a bound for a busy machine
+                try:
+                    self.wfile.write(rest)
+                except OSError:
+                    return  # the edge closed the connection: the answer was cut short
+            else:
+                body = b'{"service": "ui"}'
+                self.wfile.write(_head(len(body)) + body)
+
+
+def _head(length: int) -> bytes:
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n"
+    return head.encode() + b"\r\n"
+
+
+@pytest.fixture
+def keep_alive_server() -> Iterator[KeepAliveServer]:
+    with KeepAliveServer() as server:
+        thread = threading.Thread(target=server.serve_forever, args=(POLL,))
+        thread.start()
+        try:
+            yield server
+        finally:
+            server.go_on.set()
+            server.shutdown()
+            thread.join()
+
+
+def test_a_client_gone_mid_body_leaves_no_half_read_connection_to_the_next_request(
+    keep_alive_server: KeepAliveServer, make_edge: Callable[..., Flask]
+) -> None:
+    """The client goes away after the first part of a body while the upstream still holds back
+    the rest: the edge closes that connection, so the next request to the upstream goes over a
+    fresh one rather than behind the old answer on a connection kept alive."""
+    port = keep_alive_server.server_address[1]
+    edge = make_edge(EDGE_UPSTREAM_UI=f"http://127.0.0.1:{port}").test_client()
+    first = keep_alive_server.first
+    with edge.get("/held-back", buffered=False) as response:
+        body = response.iter_encoded()
+        received = b""
+        while len(received) < len(first):
+            received += next(body)
+        assert received == first
+    after = edge.get("/after", buffered=True)
+    assert after.status_code == 200
+    assert after.json == {"service": "ui"}
+    assert keep_alive_server.connections == 2
+
+
+def test_a_path_no_route_serves_is_a_404_sent_nowhere(
+    edge_environ: dict[str, str], upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A route table without the catch-all "/" leaves other paths to nobody: the edge answers
+    them itself."""
+    table = [Route("/api/catalog/", "catalog"), Route("/api/orders/", "orders")]
+    monkeypatch.setattr("edge.app.load_routes", lambda: table)
+    app = create_app(edge_environ)
+    try:
+        client = app.test_client()
+        problem(client.get("/api/cart/c-1", buffered=True), 404)
+        assert client.get("/api/orders", buffered=True).json == {"service": "orders"}
+    finally:
+        app.extensions["edge"].close()
+    assert all(not upstream.seen for name, upstream in upstreams.items() if name != "orders")
