@@ -9,6 +9,7 @@ closed after each test, since warnings (ResourceWarning included) are errors.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -637,16 +638,22 @@ class _HangUp(socketserver.BaseRequestHandler):
         self.request.recv(65536)
 
 
+@contextlib.contextmanager
+def serving(server: socketserver.TCPServer) -> Iterator[None]:
+    """`server` answering on a thread of its own until the block ends."""
+    thread = threading.Thread(target=server.serve_forever, args=(POLL,))
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join()
+
+
 @pytest.fixture
 def hang_up_server() -> Iterator[HangUpServer]:
-    with HangUpServer(("127.0.0.1", 0), _HangUp) as server:
-        thread = threading.Thread(target=server.serve_forever, args=(POLL,))
-        thread.start()
-        try:
-            yield server
-        finally:
-            server.shutdown()
-            thread.join()
+    with HangUpServer(("127.0.0.1", 0), _HangUp) as server, serving(server):
+        yield server
 
 
 def test_a_post_whose_connection_drops_is_a_502_and_is_not_sent_again(
@@ -680,14 +687,8 @@ class _ShortBody(socketserver.BaseRequestHandler):
 
 @pytest.fixture
 def short_body_server() -> Iterator[ShortBodyServer]:
-    with ShortBodyServer(("127.0.0.1", 0), _ShortBody) as server:
-        thread = threading.Thread(target=server.serve_forever, args=(POLL,))
-        thread.start()
-        try:
-            yield server
-        finally:
-            server.shutdown()
-            thread.join()
+    with ShortBodyServer(("127.0.0.1", 0), _ShortBody) as server, serving(server):
+        yield server
 
 
 def test_an_upstream_that_fails_mid_body_cuts_the_response_and_is_logged(
