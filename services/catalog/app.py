@@ -30,7 +30,7 @@ class CatalogSettings:
     hmac_key: str  # signs page cursors
     product_ttl: int
     list_ttl: int
-    near_cache_seconds: float  # 0: off; else how much older than a write a product read may be
+    near_cache_seconds: float  # 0: off; else the longest a process keeps a product in memory
     service: ServiceSettings
     dynamodb: DynamoDBSettings
     redis: RedisSettings
@@ -44,7 +44,7 @@ class CatalogSettings:
             hmac_key=own.secret("HMAC_KEY", min_length=32),
             product_ttl=own.integer("CACHE_TTL_SECONDS", 300, min=1),
             list_ttl=own.integer("LIST_CACHE_TTL_SECONDS", 30, min=1),
-            near_cache_seconds=own.number("NEAR_CACHE_SECONDS", 0.0),
+            near_cache_seconds=own.number("NEAR_CACHE_SECONDS", 10.0),
             service=ServiceSettings.from_env(shared),
             dynamodb=DynamoDBSettings.from_env(shared),
             redis=RedisSettings.from_env(shared),

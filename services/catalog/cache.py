@@ -29,17 +29,22 @@ expire: readers bypass the entry until then, reading the store.
 
 Near cache (`near_seconds`, off at 0): a read made with `near=True` (the catalog's product
 reads) is also kept in this process's memory and served from there, without asking Redis, for
-at most `near_seconds` from the moment its read began. A write made through this process
-(`writing`) evicts its entries from this process's memory before and after the write, and no
-read that began before the write ended keeps its value there. Other processes learn of the
-write only when their entry ages out: the bound is `near_seconds`, whatever Redis does (down,
-slow, restarted). The entries are few (one per product read, at most `near_entries`, the oldest
-dropped first).
+at most `near_seconds` from the moment its read began. Every write publishes its keys on the
+invalidation channel (`catalog.invalidation`) before and after it, in the pipeline that sets
+and clears its marks; before each near read this process applies whatever has arrived there,
+and a write made through this process evicts its own entries directly. No read that began
+before an eviction keeps its value, and a value loaded past a "being written" marker or while
+Redis is out of use is never kept. When the channel cannot be trusted (not yet subscribed,
+failed, or silent for its heartbeat) the near cache is emptied and left alone: reads go to
+Redis. The entries are few (one per product read, at most `near_entries`, the oldest dropped
+first).
 
-Staleness: with the near cache off, a product read is never older than the last acknowledged
-write (the loader reads DynamoDB consistently); with it on, it is never older than the last
-write acknowledged more than `near_seconds` ago (and never older than this process's own last
-write). List pages and the category list come from global secondary indexes,
+Staleness: a product read is never older than the last acknowledged write (the loader reads
+DynamoDB consistently), except that, with the near cache on, another process's write reaches
+this process's memory through the channel: it is applied before any read that begins after it
+arrived (a few milliseconds after the write, on the writer's pipeline), and when the channel
+fails silently a read may miss it for up to the channel's heartbeat (1 s), never more than
+`near_seconds`. List pages and the category list come from global secondary indexes,
 which are eventually consistent: they may be up to the list TTL old.
 """
 
@@ -56,6 +61,8 @@ from typing import Any, cast
 
 import redis
 from prometheus_client import Counter
+
+from catalog.invalidation import InvalidationChannel
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +142,7 @@ class ReadThroughCache:
         wait_ms: int = 200,
         near_seconds: float = 0.0,
         near_entries: int = 10_000,
+        heartbeat: float = 1.0,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -154,8 +162,13 @@ class ReadThroughCache:
         # `_near_lock`, so no store slips in between a write's eviction and its epoch.
         self._near: dict[str, tuple[float, bytes]] = {}
         self._near_lock = threading.Lock()
-        # Moved by every write through this process: a read that saw it move keeps nothing.
+        # Moved by every eviction: a read that saw it move keeps nothing.
         self._near_epoch = 0
+        # Every process publishes its writes there, whether or not it keeps a near cache.
+        self.channel = InvalidationChannel(
+            client, f"{namespace}:invalidations", heartbeat=heartbeat, retry_after=retry_after
+        )
+        self.channel.listen(self._near_evict)
 
     def key(self, *parts: str) -> str:
         # The braces put a key, its lock and its marker in one hash slot, for the Lua scripts
@@ -191,53 +204,65 @@ class ReadThroughCache:
         must not read Redis (it is called first, whatever Redis's state)."""
         if near and self.near_seconds > 0:
             return self._near_get_or_load(kind, key(), load, ttl)
-        return self._get_or_load(kind, key, load, ttl)
+        return self._get_or_load(kind, key, load, ttl)[0]
 
     def _near_get_or_load(self, kind: str, key: str, load: Loader, ttl: float) -> bytes:
         began = time.monotonic()
+        if not self.channel.ready():  # other processes' writes could go unseen: Redis only
+            return self._get_or_load(kind, lambda: key, load, ttl)[0]
         entry = self._near.get(key)
         if entry is not None and began < entry[0]:
             cache_lookup(kind, "near")
             return entry[1]
         epoch = self._near_epoch
-        value = self._get_or_load(kind, lambda: key, load, ttl)
-        # The value was current (as of the acknowledged writes) at some moment after `began`.
+        value, current = self._get_or_load(kind, lambda: key, load, ttl)
+        # A current value was current (as of the acknowledged writes) at some moment after
+        # `began`; a later write's eviction either moved the epoch already or comes later.
         with self._near_lock:
-            if epoch == self._near_epoch:
+            if current and epoch == self._near_epoch:
                 self._near.pop(key, None)  # re-inserted last: the oldest go first
                 if len(self._near) >= self.near_entries:
                     del self._near[next(iter(self._near))]
                 self._near[key] = (began + self.near_seconds, value)
         return value
 
-    def _near_evict(self, keys: Iterable[str]) -> None:
+    def _near_evict(self, keys: Iterable[str] | None) -> None:
+        """Forget `keys` (None: everything); no read under way keeps what it loaded."""
         with self._near_lock:
             self._near_epoch += 1
-            for key in keys:
-                self._near.pop(key, None)
+            if keys is None:
+                self._near.clear()
+            else:
+                for key in keys:
+                    self._near.pop(key, None)
 
-    def _get_or_load(self, kind: str, key: Callable[[], str], load: Loader, ttl: float) -> bytes:
+    def _get_or_load(
+        self, kind: str, key: Callable[[], str], load: Loader, ttl: float
+    ) -> tuple[bytes, bool]:
+        """The value, and whether the near cache may keep it: False when it was loaded past a
+        write's marker or with Redis out of use, where no later eviction is certain."""
         if time.monotonic() < self._down_until:
             cache_lookup(kind, "error")
-            return load()
+            return load(), False
         try:
             full_key = key()
             cached = self._get(full_key)
             if cached is not None:
                 cache_lookup(kind, "hit")
-                return cached
+                return cached, True
             cache_lookup(kind, "miss")
             return self._fill_or_wait(full_key, load, ttl)
         except redis.RedisError as error:
             self._mark_down(error)
             cache_lookup(kind, "error")
-            return load()
+            return load(), False
 
-    def _fill_or_wait(self, key: str, load: Loader, ttl: float) -> bytes:
+    def _fill_or_wait(self, key: str, load: Loader, ttl: float) -> tuple[bytes, bool]:
         keys, token = self._companions(key), secrets.token_hex(8)
         claimed = self._claim(keys=keys, args=[token, self.lock_ms])
         if claimed == _BEING_WRITTEN:
-            return load()  # the store, consistently; the writer's end lets the cache fill again
+            # The store, consistently; the writer's end lets the cache fill again.
+            return load(), False
         if claimed == _OURS:
             value = load()
             ttl_ms = int(ttl * 1000 * random.uniform(0.9, 1.1))  # noqa: S311 - jitter, not crypto
@@ -245,14 +270,14 @@ class ReadThroughCache:
                 self._fill(keys=keys, args=[token, value, ttl_ms])
             except redis.RedisError as error:
                 self._mark_down(error)  # the value is loaded: serve it, uncached
-            return value
+            return value, True
         deadline = time.monotonic() + self.wait_ms / 1000
         while time.monotonic() < deadline:
             time.sleep(0.01)
             cached = self._get(key)
             if cached is not None:
-                return cached
-        return load()
+                return cached, True
+        return load(), True
 
     # Writes
 
@@ -289,6 +314,7 @@ class ReadThroughCache:
         for key in keys:
             script(keys=self._companions(key), args=[token, *args], client=pipe)
         pipe.incr(self.key("generation"))
+        self.channel.publish(pipe, keys)
         pipe.execute()
 
     def _end_quietly(self, keys: list[str], token: str) -> None:

@@ -1,7 +1,7 @@
 """Where a cached catalog read spends its time: py-spy samples one catalog worker under wrk.
 
     .venv/bin/python tests/bench/profile_read.py [--seconds 15] [--path /api/catalog/...]
-    CATALOG_NEAR_CACHE_SECONDS=1 .venv/bin/python tests/bench/profile_read.py   (near cache on)
+    CATALOG_NEAR_CACHE_SECONDS=0 .venv/bin/python tests/bench/profile_read.py   (near cache off)
     (py-spy from PATH, else through `uvx py-spy`; the profiler is not a dependency of the store)
 
 Starts the moto server, redis-server and catalog under `emporium.gunicorn_conf` with one worker

@@ -33,6 +33,9 @@ def catalog_environ() -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "DYNAMODB_CREATE_TABLES": "true",
+        # The routes' tests count Redis's hits and misses; the near cache, on by default, has
+        # its own tests (test_cache.py, and the routes' near-cache tests turn it on).
+        "CATALOG_NEAR_CACHE_SECONDS": "0",
     }
 
 

@@ -16,6 +16,7 @@ import fakeredis._socket._base
 import pytest
 
 import catalog.cache
+import catalog.invalidation
 from catalog.cache import CacheUnavailableError, ReadThroughCache
 
 KIND = "unit-test"  # the `cache` label of this module's lookups
@@ -62,6 +63,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
     monkeypatch.setattr(catalog.cache, "time", clock)
+    monkeypatch.setattr(catalog.invalidation, "time", clock)
     return clock
 
 
@@ -639,10 +641,12 @@ def test_redis_is_consulted_again_once_retry_after_has_passed(
     assert lookups.since() == {**NOTHING, "hit": 1}
 
 
-# The near cache: this process's memory, for at most near_seconds
+# The near cache: this process's memory, evicted through the invalidation channel, kept for
+# at most near_seconds
 
 
 NEAR = 1.5
+HEARTBEAT = 1.0  # the channel's: silent for this long, it is not trusted
 
 
 @pytest.fixture
@@ -661,22 +665,49 @@ def test_a_near_read_is_served_from_memory_without_asking_redis(
     assert load.calls == 1
 
 
-def test_another_process_s_write_is_seen_once_near_seconds_have_passed(
-    server: fakeredis.FakeServer, near: ReadThroughCache, clock: Clock, lookups: Any
+def test_another_process_s_write_is_seen_at_once(
+    server: fakeredis.FakeServer, near: ReadThroughCache, lookups: Any
 ) -> None:
     store = Store(b"v1")
     assert read_from(near, store) == b"v1"
+    assert read_from(near, store) == b"v1"
     store.write(new_cache(server), b"v2")  # another pod's write, acknowledged now
-    clock.now += NEAR - 0.01
-    assert read_from(near, store) == b"v1"  # still within the documented bound
-    clock.now += 0.01
     assert read_from(near, store) == b"v2"
-    assert lookups.since() == {**NOTHING, "miss": 2, "near": 1}
+    assert read_from(near, store) == b"v2"
+    assert lookups.since() == {**NOTHING, "miss": 2, "near": 2}
+
+
+def test_another_process_s_write_evicts_only_the_keys_it_wrote(
+    server: fakeredis.FakeServer, near: ReadThroughCache, lookups: Any
+) -> None:
+    read(near, Loader(b"one"), "product:1")
+    read(near, Loader(b"two"), "product:2")
+    lookups.since()
+    with new_cache(server).writing([near.key("product:1")]):
+        pass
+    assert read(near, Loader(b"one, again"), "product:1") == b"one, again"
+    assert read(near, Loader(b"unused"), "product:2") == b"two"
+    assert lookups.since() == {**NOTHING, "miss": 1, "near": 1}
+
+
+def test_without_an_invalidation_an_entry_is_served_for_at_most_near_seconds(
+    server: fakeredis.FakeServer, redis: fakeredis.FakeRedis, clock: Clock, lookups: Any
+) -> None:
+    near = new_cache(server, near_seconds=NEAR, heartbeat=NEAR * 2)
+    assert read(near, Loader(b"v1")) == b"v1"
+    redis.set(near.key("product:1"), b"v2")  # changed behind the channel's back
+    clock.now += NEAR - 0.01
+    assert read(near, Loader(b"unused")) == b"v1"
+    clock.now += 0.01
+    assert read(near, Loader(b"unused")) == b"v2"
+    assert lookups.since() == {**NOTHING, "miss": 1, "near": 1, "hit": 1}
 
 
 def test_the_bound_counts_from_when_the_read_began_not_when_it_ended(
-    near: ReadThroughCache, clock: Clock
+    server: fakeredis.FakeServer, clock: Clock
 ) -> None:
+    near = new_cache(server, near_seconds=NEAR, heartbeat=NEAR * 2)
+
     def slow_load() -> bytes:
         clock.now += 1.0  # the store took a second to answer
         return b"v1"
@@ -710,6 +741,31 @@ def test_a_read_that_overlaps_a_write_of_this_process_keeps_nothing(
     assert lookups.since() == {**NOTHING, "miss": 2}
 
 
+def test_a_read_that_overlaps_another_process_s_write_is_not_served_after_it(
+    server: fakeredis.FakeServer, near: ReadThroughCache
+) -> None:
+    store = Store(b"v1")
+    read_from(near, store)  # subscribed
+
+    def load_while_written() -> bytes:
+        value = store.load()  # v1, read before the other pod's write commits
+        store.write(new_cache(server), b"v2")
+        return value
+
+    near.get_or_load(KIND, lambda: near.key("product:2"), load_while_written, TTL, near=True)
+    assert read_from(near, store) == b"v2"
+
+
+def test_a_value_loaded_past_a_write_s_marker_is_not_kept(
+    server: fakeredis.FakeServer, near: ReadThroughCache, lookups: Any
+) -> None:
+    writer = new_cache(server)
+    with writer.writing([near.key("product:1")]):  # the other pod's write, still under way
+        assert read(near, Loader(b"v1")) == b"v1"  # from the store, past the marker
+        assert read(near, Loader(b"v1")) == b"v1"
+    assert lookups.since() == {**NOTHING, "miss": 2}
+
+
 def test_reads_without_near_never_use_it(near: ReadThroughCache, lookups: Any) -> None:
     load = Loader(b"page")
     for _ in range(2):
@@ -731,15 +787,71 @@ def test_the_near_cache_holds_at_most_near_entries_dropping_the_oldest(
     assert lookups.since() == {**NOTHING, "hit": 1}
 
 
-def test_with_redis_down_reads_are_still_kept_near_for_the_bound(
+def test_with_redis_down_nothing_is_kept_near(
     server: fakeredis.FakeServer, near: ReadThroughCache, lookups: Any
 ) -> None:
     server.connected = False
     load = Loader(b"from the store")
     assert read(near, load) == b"from the store"
     assert read(near, load) == b"from the store"
-    assert load.calls == 1
-    assert lookups.since() == {**NOTHING, "error": 1, "near": 1}
+    assert load.calls == 2  # no write could be heard of: each read asks the store
+    assert lookups.since() == {**NOTHING, "error": 2}
+
+
+def test_a_failed_channel_empties_the_near_cache_until_it_is_subscribed_again(
+    server: fakeredis.FakeServer,
+    redis: fakeredis.FakeRedis,
+    clock: Clock,
+    lookups: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    near = new_cache(server, near_seconds=60.0)  # kept long past the outage, unless emptied
+    assert read(near, Loader(b"v1")) == b"v1"
+    server.connected = False  # Redis restarts: what is published meanwhile is lost
+    with caplog.at_level(logging.WARNING, logger="catalog.invalidation"):
+        assert read(near, Loader(b"from the store")) == b"from the store"
+    assert [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "catalog.invalidation" and record.levelno == logging.WARNING
+    ] == ["near cache off: the invalidation channel failed; reads go to Redis"]
+    server.connected = True
+    redis.set(near.key("product:1"), b"v2")  # a write whose invalidation went unheard
+    clock.now += near.retry_after - 0.01
+    assert read(near, Loader(b"from the store")) == b"from the store"  # not tried again yet
+    clock.now += 0.01
+    assert read(near, Loader(b"unused")) == b"v2"  # subscribed again, memory emptied: Redis
+    assert read(near, Loader(b"unused")) == b"v2"
+    assert lookups.since() == {**NOTHING, "miss": 1, "error": 2, "hit": 1, "near": 1}
+
+
+def test_a_silent_channel_is_not_trusted_after_its_heartbeat(
+    near: ReadThroughCache, monkeypatch: pytest.MonkeyPatch, clock: Clock, lookups: Any
+) -> None:
+    """A connection whose network path died delivers nothing and raises nothing."""
+    assert read(near, Loader(b"v1")) == b"v1"
+    connection = near.channel._connection
+    with monkeypatch.context() as patch:
+        patch.setattr(connection, "can_read", lambda timeout=0: False)  # nothing arrives
+        clock.now += HEARTBEAT - 0.01
+        assert read(near, Loader(b"unused")) == b"v1"  # a PING goes out
+        clock.now += 0.01
+        assert read(near, Loader(b"unused")) == b"v1"  # from Redis: the PONG is overdue
+    assert read(near, Loader(b"unused")) == b"v1"  # the PONG arrives: near again
+    assert lookups.since() == {**NOTHING, "miss": 1, "near": 2, "hit": 1}
+
+
+def test_a_forked_process_subscribes_on_its_own_connection(
+    near: ReadThroughCache, monkeypatch: pytest.MonkeyPatch, lookups: Any
+) -> None:
+    assert read(near, Loader(b"v1")) == b"v1"
+    parent = near.channel._connection
+    monkeypatch.setattr(catalog.invalidation.os, "getpid", lambda: -1)  # a gunicorn worker
+    assert read(near, Loader(b"unused")) == b"v1"  # its memory starts empty: from Redis
+    assert near.channel._connection is not parent
+    assert parent._sock is not None  # the parent's is left to the parent
+    assert read(near, Loader(b"unused")) == b"v1"
+    assert lookups.since() == {**NOTHING, "miss": 1, "hit": 1, "near": 1}
 
 
 def test_an_outage_is_logged_once_and_a_failure_once_retry_after_has_passed_again(

@@ -643,6 +643,26 @@ def test_with_the_near_cache_on_reads_come_from_memory_and_this_app_s_writes_sho
     assert (response.get_json()["name"], response.headers["ETag"]) == (renamed, '"2"')
 
 
+def test_with_the_near_cache_on_another_app_s_write_shows_at_once(
+    make_app: Callable[..., Flask],
+    seed_environ: None,
+    admin: dict[str, str],
+    cache_lookups: Callable[[str], Any],
+) -> None:
+    """Two pods: a product one of them keeps in memory is read anew after the other's write."""
+    reader = make_app(CATALOG_NEAR_CACHE_SECONDS="60").test_client()
+    writer = make_app(CATALOG_NEAR_CACHE_SECONDS="60").test_client()
+    seed()
+    lookups = cache_lookups("product", ("near", "hit", "miss", "error"))
+    assert reader.get(product_url("linen-tea-towels")).headers["ETag"] == '"1"'
+    assert reader.get(product_url("linen-tea-towels")).headers["ETag"] == '"1"'
+    renamed = "Linen Tea Towels, set of 4"
+    assert replace(writer, admin, "linen-tea-towels", 1, name=renamed).status_code == 200
+    response = reader.get(product_url("linen-tea-towels"))
+    assert (response.get_json()["name"], response.headers["ETag"]) == (renamed, '"2"')
+    assert lookups.since() == {"near": 1, "hit": 0, "miss": 2, "error": 0}
+
+
 def test_a_read_after_a_delete_is_404_not_the_cached_product(
     client: FlaskClient, admin: dict[str, str], problem: Problem
 ) -> None:

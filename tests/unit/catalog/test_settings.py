@@ -29,7 +29,7 @@ def test_catalog_settings_have_defaults_for_everything_but_token_and_region() ->
     assert settings.redis.url == "redis://localhost:6379/0"
     assert settings.service.log_level == "INFO"
     assert settings.service.dynamodb_create_tables is False
-    assert settings.near_cache_seconds == 0  # off: product reads as current as the last write
+    assert settings.near_cache_seconds == 10  # on, evicted by the invalidation channel
 
 
 def test_catalog_settings_read_their_variables() -> None:
