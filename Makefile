@@ -170,8 +170,8 @@ cluster: $(VENV)/.synced ## EKS on Fargate from eksctl/cluster.yaml: about 20 mi
 	@echo "cluster: step 1/3: the AWS credentials and region ($(AWS_REGION), from $(CLUSTER_FILE))"
 	$(DEPLOY) check
 	@echo "cluster: step 2/3: COST: from now until make cluster-delete, AWS bills the EKS control" \
-		"plane (0.10 USD/h), a NAT gateway (0.045 USD/h and its traffic), every Fargate pod and" \
-		"the control plane's logs; with the store deployed, about 0.60 USD/h in all (README)"
+		"plane (0.10 USD/h), a NAT gateway (about 0.05 USD/h and its traffic), every Fargate pod and" \
+		"the control plane's logs; with the store deployed, about 0.50 USD/h in all (README)"
 	@echo "cluster: step 3/3: eksctl create cluster -f $(CLUSTER_FILE) (cluster $(CLUSTER))"
 	$(EKSCTL) create cluster -f $(CLUSTER_FILE)
 
@@ -212,6 +212,7 @@ port-forward: ## SERVICE=<name> [PORT=8080] [SERVICE_PORT=http]: a service of th
 
 logs: ## SERVICE=<name>: follow the logs of every pod of a service (any cluster)
 	@[[ -n "$(SERVICE)" ]] || { echo "logs: SERVICE is required, e.g. make logs SERVICE=catalog" >&2; exit 1; }
+	@echo "logs: the logs of every pod of service $(SERVICE) (release $(RELEASE)) in $(NAMESPACE), followed, each line prefixed with its pod (Ctrl-C stops it)"
 	$(KUBECTL) --namespace $(NAMESPACE) logs --follow --prefix --all-containers --max-log-requests 20 \
 		--selector app.kubernetes.io/instance=$(RELEASE),app.kubernetes.io/component=$(SERVICE)
 
