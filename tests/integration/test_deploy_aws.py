@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import textwrap
+import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,10 +109,13 @@ class StandIn:
         return [list(call["argv"]) for call in self.calls()]  # type: ignore[call-overload]
 
 
-def stand_in(tmp_path: Path, name: str, fail_when: str = "", then: str = "") -> StandIn:
+def stand_in(
+    tmp_path: Path, name: str, fail_when: str = "", then: str = "", prints: str = ""
+) -> StandIn:
     """`name` on a PATH of its own: records argv (and stdin for `login`, `apply`); exits 1 when
     its arguments contain `fail_when`; runs the Python code `then` (what the real tool's work
-    would make happen in AWS) on its first call."""
+    would make happen in AWS) on its first call; prints `prints` on stdout when its arguments
+    start with `image inspect` (docker's answer)."""
     log = tmp_path / f"{name}.calls"
     path = tmp_path / "bin" / name
     path.parent.mkdir(exist_ok=True)
@@ -123,7 +130,10 @@ with open({str(log)!r}, "a") as log:
     log.write(json.dumps({{"argv": argv, "stdin": stdin}}) + "\\n")
 if first:
 {textwrap.indent(then or "pass", "    ")}
-sys.exit(1 if {fail_when!r} and {fail_when!r} in " ".join(argv) else 0)
+failed = {fail_when!r} and {fail_when!r} in " ".join(argv)
+if not failed and argv[:2] == ["image", "inspect"]:
+    print({prints!r})
+sys.exit(1 if failed else 0)
 """
     )
     path.chmod(0o755)
@@ -183,7 +193,7 @@ def test_two_pools_of_the_same_name_are_refused(
 def test_push_makes_each_repository_once_and_logs_in_with_the_tokens_user_and_password(
     env: dict[str, str], session: boto3.Session, tmp_path: Path
 ) -> None:
-    docker = stand_in(tmp_path, "docker")
+    docker = stand_in(tmp_path, "docker", prints="linux/amd64")
     first = deploy(env, "push", "--tag", "0a1b2c3", "--docker", str(docker.path))
     assert first.returncode == 0, first.stderr
     assert first.stderr.count(": created") == len(PUSHED_IMAGES)
@@ -238,13 +248,74 @@ def test_a_repository_made_by_hand_is_brought_in_line(
 
 
 def test_push_refuses_an_image_that_is_not_built(env: dict[str, str], tmp_path: Path) -> None:
-    docker = stand_in(tmp_path, "docker", fail_when="image inspect --format {{.Id}} emporium/ui:")
+    docker = stand_in(
+        tmp_path,
+        "docker",
+        fail_when="image inspect --format {{.Os}}/{{.Architecture}} emporium/ui:",
+        prints="linux/amd64",
+    )
     done = deploy(env, "push", "--tag", "0a1b2c3", "--docker", str(docker.path))
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == (
         "deploy push: FAILED: emporium/ui:0a1b2c3 is not built here: run `make images` first"
     )
     assert not [argv for argv in docker.argvs() if argv[0] in ("login", "push")]
+
+
+def arm64_image(reference: str) -> None:
+    """An image built for linux/arm64 (as `make images` makes them on an Apple silicon or
+    Graviton machine), loaded into the local Docker engine: one small layer, no base."""
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        add_file(tar, "hello.txt", b"built on arm64\n")
+    diff_id = "sha256:" + hashlib.sha256(layer.getvalue()).hexdigest()
+    config = json.dumps(
+        {
+            "architecture": "arm64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }
+    ).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = [{"Config": config_name, "RepoTags": [reference], "Layers": ["layer.tar"]}]
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        add_file(tar, config_name, config)
+        add_file(tar, "layer.tar", layer.getvalue())
+        add_file(tar, "manifest.json", json.dumps(manifest).encode())
+    subprocess.run(
+        ["docker", "load"], input=archive.getvalue(), capture_output=True, check=True, timeout=60
+    )
+
+
+def add_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def test_push_refuses_an_image_that_fargate_cannot_run(
+    env: dict[str, str], session: boto3.Session
+) -> None:
+    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode:
+        unavailable("no Docker engine answers (start one: .ci/docker-up)")
+    tag = f"arm64-test-{uuid.uuid4().hex[:8]}"
+    arm64_image(f"emporium/catalog:{tag}")
+    try:
+        done = deploy(env, "push", "--tag", tag)
+    finally:
+        subprocess.run(
+            ["docker", "rmi", f"emporium/catalog:{tag}"], capture_output=True, check=False
+        )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        f"deploy push: FAILED: emporium/catalog:{tag} is built for linux/arm64, but EKS Fargate"
+        " runs linux/amd64 only: build it with DOCKER_DEFAULT_PLATFORM=linux/amd64 make images"
+    )
+    # Refused before anything is made in the account, or pushed.
+    assert client(session, env, "ecr").describe_repositories()["repositories"] == []
+    assert "docker login" not in done.stderr
 
 
 # The ALB of the Ingress group, among several load balancers
