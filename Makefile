@@ -183,7 +183,7 @@ cluster-delete: $(VENV)/.synced ## delete the store, the controllers and the clu
 		"the store on it, its ALB, API Gateway and ElastiCache; the DynamoDB tables stay (deletion" \
 		"protection), as do the ECR repositories and the Cognito user pool"
 	@answer=$${CONFIRM:-}; \
-	if [[ -z $$answer ]]; then read -r -p "Type the cluster's name ($(CLUSTER)) to delete it: " answer; fi; \
+	if [[ -z $$answer ]]; then read -r -p "Type the cluster's name ($(CLUSTER)) to delete it: " answer || true; fi; \
 	if [[ $$answer != "$(CLUSTER)" ]]; then echo "cluster-delete: not confirmed: nothing deleted" >&2; exit 1; fi
 	@echo "cluster-delete: step 3/5: helm uninstall $(RELEASE): the controllers delete the ALB, API Gateway and ElastiCache"
 	$(HELM) uninstall $(RELEASE) --namespace $(NAMESPACE) --ignore-not-found --wait --timeout 20m

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -500,6 +501,74 @@ def test_deploy_releases_the_store_and_feeds_the_listener_to_api_gateway(
     assert callbacks == [identity.LOCAL_CALLBACK, f"{api['ApiEndpoint']}/"]
 
 
+# make cluster-delete: nothing deleted unless the cluster's name is typed (or given as CONFIRM)
+
+
+def cluster_delete(
+    env: dict[str, str], tmp_path: Path, answer: str | None, confirm: str | None = None
+) -> tuple[subprocess.CompletedProcess[str], StandIn, StandIn, Path]:
+    """`make cluster-delete` with helm and eksctl stand-ins, `answer` typed at its question (None:
+    no input at all); the file returned holds how many helm calls eksctl came after."""
+    helm = stand_in(tmp_path, "helm")
+    helm_calls_before = tmp_path / "helm-calls-before-eksctl"
+    eksctl = stand_in(
+        tmp_path,
+        "eksctl",
+        then=f"open({str(helm_calls_before)!r}, 'w').write("
+        f"str(len(open({str(helm.log)!r}).read().splitlines())))",
+    )
+    done = subprocess.run(
+        ["make", "cluster-delete", f"HELM={helm.path}", f"EKSCTL={eksctl.path}",
+         *([f"CONFIRM={confirm}"] if confirm is not None else [])],
+        env={k: v for k, v in env.items() if not k.startswith("MAKE")},
+        cwd=ROOT,
+        input=answer if answer is not None else "",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )  # fmt: skip
+    return done, helm, eksctl, helm_calls_before
+
+
+@pytest.mark.parametrize(
+    ("answer", "confirm"),
+    [
+        ("emporium-prod\n", None),  # another name typed
+        (CLUSTER.upper() + "\n", None),  # not exactly the name
+        ("\n", None),  # Enter alone
+        (None, None),  # no input at all (a script without CONFIRM)
+        (None, "yes"),  # CONFIRM takes the name, not yes
+    ],
+)
+def test_cluster_delete_without_the_clusters_name_deletes_nothing(
+    env: dict[str, str], tmp_path: Path, answer: str | None, confirm: str | None
+) -> None:
+    done, helm, eksctl, _ = cluster_delete(env, tmp_path, answer, confirm)
+    assert done.returncode != 0
+    assert "cluster-delete: not confirmed: nothing deleted" in done.stderr.splitlines()
+    assert helm.calls() == []
+    assert eksctl.calls() == []
+
+
+@pytest.mark.parametrize(("answer", "confirm"), [(f"{CLUSTER}\n", None), (None, CLUSTER)])
+def test_cluster_delete_with_the_clusters_name_uninstalls_then_deletes_the_cluster(
+    env: dict[str, str], tmp_path: Path, answer: str | None, confirm: str | None
+) -> None:
+    done, helm, eksctl, helm_calls_before = cluster_delete(env, tmp_path, answer, confirm)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "cluster-delete: step 2/5: confirm: this deletes the cluster" in done.stdout
+    store, *controllers = helm.argvs()
+    assert store[:4] == ["uninstall", "emporium", "--namespace", "emporium"]
+    assert [argv[1] for argv in controllers] == [
+        "aws-load-balancer-controller", "ack-dynamodb-controller", "ack-elasticache-controller",
+        "ack-apigatewayv2-controller",
+    ]  # fmt: skip
+    assert all(argv[:4:2] == ["uninstall", "--namespace"] for argv in controllers)
+    assert eksctl.argvs() == [["delete", "cluster", "-f", "eksctl/cluster.yaml", "--wait"]]
+    assert helm_calls_before.read_text() == "5"  # the cluster goes last
+
+
 # Credentials and region
 
 
@@ -536,6 +605,27 @@ def test_check_says_who_and_where(env: dict[str, str]) -> None:
     done = deploy(env, "check")
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{ACCOUNT} {REGION}\n"
+
+
+def test_a_failing_command_of_deploy_is_named_in_one_line(
+    env: dict[str, str], session: boto3.Session, tmp_path: Path
+) -> None:
+    eks_cluster(session, env)
+    identity.ensure_identity(client(session, env, "cognito-idp"), REGION, ACCOUNT)
+    helm = stand_in(tmp_path, "helm", fail_when="upgrade")
+    kubectl = stand_in(tmp_path, "kubectl")
+    done = deploy(
+        env, "deploy", "--tag", "0a1b2c3", "--timeout", "0",
+        "--helm", str(helm.path), "--kubectl", str(kubectl.path),
+    )  # fmt: skip
+    assert done.returncode == 1
+    (upgrade,) = helm.argvs()  # nothing after the failure
+    failed = shlex.join([str(helm.path), *upgrade])
+    assert upgrade[:3] == ["upgrade", "--install", "emporium"]
+    assert done.stderr.splitlines()[-1] == f"deploy deploy: FAILED: {failed} exited with 1"
+    assert "deploy: step 2/6: helm upgrade --install emporium" in done.stderr
+    assert "step 3/6" not in done.stderr
+    assert done.stdout == ""  # no address printed
 
 
 def test_deploy_waits_for_elasticache_and_the_alb_then_upgrades_with_them(
