@@ -39,7 +39,7 @@ LOAD_ISSUER ?= $(if $(filter http://localhost:8080 http://127.0.0.1:8080,$(URL))
 
 .PHONY: help setup run test lint typecheck unit integration coverage fmt bench mutants load soak images base-images chart-tools clean
 .PHONY: kind-node-image kind-up kind-down e2e
-.PHONY: deploy-tools cluster cluster-delete controllers identity push deploy port-forward logs dev
+.PHONY: deploy-tools cluster cluster-delete teardown-aws controllers identity push deploy port-forward logs dev
 
 # The deploy paths. The cluster's name and region are those of eksctl/cluster.yaml (change them
 # there); the store is the release emporium in the namespace emporium (eksctl/deploy/config.py).
@@ -181,7 +181,8 @@ cluster-delete: $(VENV)/.synced ## delete the store, the controllers and the clu
 	$(DEPLOY) check
 	@echo "cluster-delete: step 2/5: confirm: this deletes the cluster $(CLUSTER) in $(AWS_REGION)," \
 		"the store on it, its ALB, API Gateway and ElastiCache; the DynamoDB tables stay (deletion" \
-		"protection), as do the ECR repositories and the Cognito user pool"
+		"protection), as do the ECR repositories, the Cognito user pool and the control plane's" \
+		"logs (make teardown-aws deletes them afterwards)"
 	@answer=$${CONFIRM:-}; \
 	if [[ -z $$answer ]]; then read -r -p "Type the cluster's name ($(CLUSTER)) to delete it: " answer || true; fi; \
 	if [[ $$answer != "$(CLUSTER)" ]]; then echo "cluster-delete: not confirmed: nothing deleted" >&2; exit 1; fi
@@ -192,6 +193,10 @@ cluster-delete: $(VENV)/.synced ## delete the store, the controllers and the clu
 		$(HELM) uninstall $$release --namespace aws-controllers --ignore-not-found --wait; done
 	@echo "cluster-delete: step 5/5: eksctl delete cluster -f $(CLUSTER_FILE)"
 	$(EKSCTL) delete cluster -f $(CLUSTER_FILE) --wait
+
+# After cluster-delete; CONFIRM=<cluster name> answers its question too.
+teardown-aws: $(VENV)/.synced ## after cluster-delete: the tables (their data too), ECR repositories, Cognito pool, control-plane logs (asks first)
+	$(DEPLOY) teardown
 
 controllers: $(VENV)/.synced ## the AWS Load Balancer Controller and the ACK controllers (IRSA roles of cluster.yaml)
 	HELM="$(HELM)" KUBECTL=$(KUBECTL) $(DEPLOY) controllers

@@ -569,6 +569,132 @@ def test_cluster_delete_with_the_clusters_name_uninstalls_then_deletes_the_clust
     assert helm_calls_before.read_text() == "5"  # the cluster goes last
 
 
+# make teardown-aws: after cluster-delete, what stays on purpose, deleted once confirmed
+
+TABLES = ["emporium-catalog", "emporium-carts", "emporium-orders", "emporium-fulfillment"]
+LOG_GROUP = f"/aws/eks/{CLUSTER}/cluster"
+
+
+def leftovers(session: boto3.Session, env: dict[str, str]) -> dict[str, list[str]]:
+    """What the account holds, ours and others' alike."""
+    cognito = client(session, env, "cognito-idp")
+    pools = cognito.list_user_pools(MaxResults=60)["UserPools"]
+    domains = [
+        f"emporium-{ACCOUNT}"
+        for pool in pools
+        if cognito.describe_user_pool_domain(Domain=f"emporium-{ACCOUNT}")["DomainDescription"]
+        .get("UserPoolId") == pool["Id"]
+    ]  # fmt: skip
+    return {
+        "tables": sorted(client(session, env, "dynamodb").list_tables()["TableNames"]),
+        "repositories": sorted(
+            r["repositoryName"]
+            for r in client(session, env, "ecr").describe_repositories()["repositories"]
+        ),
+        "pools": sorted(pool["Name"] for pool in pools),
+        "domains": domains,
+        "log groups": sorted(
+            g["logGroupName"]
+            for g in client(session, env, "logs").describe_log_groups()["logGroups"]
+        ),
+    }
+
+
+def left_behind(session: boto3.Session, env: dict[str, str]) -> None:
+    """What make cluster-delete leaves: the tables (deletion protection on), the repositories
+    of make push, the identity of make identity, the control plane's log group; and some of
+    another project's, which must stay."""
+    dynamodb = client(session, env, "dynamodb")
+    for name in [*TABLES, "someone-elses"]:
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            DeletionProtectionEnabled=True,
+        )
+    ecr_client = client(session, env, "ecr")
+    for name in PUSHED_IMAGES:
+        ecr.ensure_repository(ecr_client, f"emporium/{name}")
+    ecr_client.create_repository(repositoryName="other/app")
+    identity.ensure_identity(client(session, env, "cognito-idp"), REGION, ACCOUNT)
+    client(session, env, "cognito-idp").create_user_pool(PoolName="other-pool")
+    logs = client(session, env, "logs")
+    for group in (LOG_GROUP, "/aws/eks/other-cluster/cluster"):
+        logs.create_log_group(logGroupName=group)
+
+
+OTHERS = {
+    "tables": ["someone-elses"],
+    "repositories": ["other/app"],
+    "pools": ["other-pool"],
+    "domains": [],
+    "log groups": ["/aws/eks/other-cluster/cluster"],
+}
+
+
+def teardown_aws(
+    env: dict[str, str], typed: str | None, confirm: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`make teardown-aws`, `typed` at its question (None: no input)."""
+    return subprocess.run(
+        ["make", "teardown-aws", *([f"CONFIRM={confirm}"] if confirm is not None else [])],
+        env={k: v for k, v in env.items() if not k.startswith("MAKE")},
+        cwd=ROOT,
+        input=typed or "",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "confirm"), [("emporium-prod\n", None), (None, None), (None, "yes")]
+)
+def test_teardown_without_the_clusters_name_deletes_nothing(
+    env: dict[str, str], session: boto3.Session, typed: str | None, confirm: str | None
+) -> None:
+    left_behind(session, env)
+    before = leftovers(session, env)
+    done = teardown_aws(env, typed, confirm)
+    assert done.returncode != 0
+    assert "deploy teardown: FAILED: not confirmed: nothing deleted" in done.stderr.splitlines()
+    for table in TABLES:  # listed before the question
+        assert f"teardown:   DynamoDB table {table} (and its items)" in done.stderr
+    assert leftovers(session, env) == before
+
+
+@pytest.mark.parametrize(("typed", "confirm"), [(f"{CLUSTER}\n", None), (None, CLUSTER)])
+def test_teardown_with_the_clusters_name_deletes_what_stays_and_only_that(
+    env: dict[str, str], session: boto3.Session, typed: str | None, confirm: str | None
+) -> None:
+    left_behind(session, env)
+    done = teardown_aws(env, typed, confirm)
+    assert done.returncode == 0, done.stderr
+    assert leftovers(session, env) == OTHERS
+    assert done.stderr.count("teardown: deleted ") == len(TABLES) + len(PUSHED_IMAGES) + 3
+    # Again: nothing left to delete, and no question asked.
+    again = teardown_aws(env, None)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.splitlines()[-1] == "teardown: nothing to delete"
+
+
+def test_teardown_refuses_while_the_cluster_exists(
+    env: dict[str, str], session: boto3.Session
+) -> None:
+    eks_cluster(session, env)
+    left_behind(session, env)
+    before = leftovers(session, env)
+    done = deploy(env, "teardown", "--confirm", CLUSTER)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        f"deploy teardown: FAILED: the cluster {CLUSTER} still exists: run `make cluster-delete`"
+        " first"
+    )
+    assert leftovers(session, env) == before
+
+
 # Credentials and region
 
 
