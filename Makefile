@@ -39,7 +39,7 @@ LOAD_ISSUER ?= $(if $(filter http://localhost:8080 http://127.0.0.1:8080,$(URL))
 
 .PHONY: help setup run test lint typecheck unit integration coverage fmt bench mutants load soak images base-images chart-tools clean
 .PHONY: kind-node-image kind-up kind-down e2e
-.PHONY: deploy-tools cluster cluster-delete controllers identity push deploy port-forward logs dev
+.PHONY: deploy-tools cluster cluster-delete teardown-aws controllers identity push deploy port-forward logs dev
 
 # The deploy paths. The cluster's name and region are those of eksctl/cluster.yaml (change them
 # there); the store is the release emporium in the namespace emporium (eksctl/deploy/config.py).
@@ -170,8 +170,8 @@ cluster: $(VENV)/.synced ## EKS on Fargate from eksctl/cluster.yaml: about 20 mi
 	@echo "cluster: step 1/3: the AWS credentials and region ($(AWS_REGION), from $(CLUSTER_FILE))"
 	$(DEPLOY) check
 	@echo "cluster: step 2/3: COST: from now until make cluster-delete, AWS bills the EKS control" \
-		"plane (0.10 USD/h), a NAT gateway (0.045 USD/h and its traffic), every Fargate pod and" \
-		"the control plane's logs; with the store deployed, about 0.60 USD/h in all (README)"
+		"plane (0.10 USD/h), a NAT gateway (about 0.05 USD/h and its traffic), every Fargate pod and" \
+		"the control plane's logs; with the store deployed, about 0.50 USD/h in all (README)"
 	@echo "cluster: step 3/3: eksctl create cluster -f $(CLUSTER_FILE) (cluster $(CLUSTER))"
 	$(EKSCTL) create cluster -f $(CLUSTER_FILE)
 
@@ -181,9 +181,10 @@ cluster-delete: $(VENV)/.synced ## delete the store, the controllers and the clu
 	$(DEPLOY) check
 	@echo "cluster-delete: step 2/5: confirm: this deletes the cluster $(CLUSTER) in $(AWS_REGION)," \
 		"the store on it, its ALB, API Gateway and ElastiCache; the DynamoDB tables stay (deletion" \
-		"protection), as do the ECR repositories and the Cognito user pool"
+		"protection), as do the ECR repositories, the Cognito user pool and the control plane's" \
+		"logs (make teardown-aws deletes them afterwards)"
 	@answer=$${CONFIRM:-}; \
-	if [[ -z $$answer ]]; then read -r -p "Type the cluster's name ($(CLUSTER)) to delete it: " answer; fi; \
+	if [[ -z $$answer ]]; then read -r -p "Type the cluster's name ($(CLUSTER)) to delete it: " answer || true; fi; \
 	if [[ $$answer != "$(CLUSTER)" ]]; then echo "cluster-delete: not confirmed: nothing deleted" >&2; exit 1; fi
 	@echo "cluster-delete: step 3/5: helm uninstall $(RELEASE): the controllers delete the ALB, API Gateway and ElastiCache"
 	$(HELM) uninstall $(RELEASE) --namespace $(NAMESPACE) --ignore-not-found --wait --timeout 20m
@@ -192,6 +193,10 @@ cluster-delete: $(VENV)/.synced ## delete the store, the controllers and the clu
 		$(HELM) uninstall $$release --namespace aws-controllers --ignore-not-found --wait; done
 	@echo "cluster-delete: step 5/5: eksctl delete cluster -f $(CLUSTER_FILE)"
 	$(EKSCTL) delete cluster -f $(CLUSTER_FILE) --wait
+
+# After cluster-delete; CONFIRM=<cluster name> answers its question too.
+teardown-aws: $(VENV)/.synced ## after cluster-delete: the tables (their data too), ECR repositories, Cognito pool, control-plane logs (asks first)
+	$(DEPLOY) teardown
 
 controllers: $(VENV)/.synced ## the AWS Load Balancer Controller and the ACK controllers (IRSA roles of cluster.yaml)
 	HELM="$(HELM)" KUBECTL=$(KUBECTL) $(DEPLOY) controllers
@@ -212,6 +217,7 @@ port-forward: ## SERVICE=<name> [PORT=8080] [SERVICE_PORT=http]: a service of th
 
 logs: ## SERVICE=<name>: follow the logs of every pod of a service (any cluster)
 	@[[ -n "$(SERVICE)" ]] || { echo "logs: SERVICE is required, e.g. make logs SERVICE=catalog" >&2; exit 1; }
+	@echo "logs: the logs of every pod of service $(SERVICE) (release $(RELEASE)) in $(NAMESPACE), followed, each line prefixed with its pod (Ctrl-C stops it)"
 	$(KUBECTL) --namespace $(NAMESPACE) logs --follow --prefix --all-containers --max-log-requests 20 \
 		--selector app.kubernetes.io/instance=$(RELEASE),app.kubernetes.io/component=$(SERVICE)
 

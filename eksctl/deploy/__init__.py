@@ -5,6 +5,8 @@
     push          an ECR repository per image, Docker logged in with an ECR token, the images pushed
     controllers   the AWS Load Balancer Controller and the ACK controllers, each with its IRSA role
     deploy        the chart released with values-eks.yaml, then API Gateway fed the ALB's listener
+    teardown      after `make cluster-delete`, what stays on purpose (tables, ECR repositories,
+                  Cognito, the control plane's logs), deleted once the cluster's name is typed
     (and `python -m deploy --help`)
 
 Everything talks to AWS through boto3, with the SDK's own credential chain and region

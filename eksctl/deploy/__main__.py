@@ -1,4 +1,5 @@
-"""python -m deploy {identity,push,controllers,deploy}: see deploy/__init__.py and the README."""
+"""python -m deploy {check,identity,push,controllers,deploy,teardown}: see deploy/__init__.py and
+the README."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from deploy import aws, ecr, identity, lookups, release
+from deploy import aws, ecr, identity, lookups, release, teardown
 from deploy.config import ROOT, load_cluster
 from deploy.steps import DeployError, say
 
@@ -36,6 +37,15 @@ def git_tag() -> str:
     return git("rev-parse", "--short", "HEAD")
 
 
+def typed(question: str) -> str:
+    """The answer typed at the question (asked on stderr); "" without any input."""
+    print(question, end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    if not sys.stdin.isatty():  # no echo of a typed line ends the question's
+        print(file=sys.stderr)
+    return answer.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     deploy = commands.add_parser("deploy", help="the store's release, then API Gateway's address")
     deploy.add_argument("--tag", help="the images' tag (default: the commit's)")
     deploy.add_argument("--timeout", type=float, default=1800, help="seconds to wait for AWS")
+    remove = commands.add_parser(
+        "teardown", help="after cluster-delete: tables, ECR repositories, Cognito, logs (asks)"
+    )
+    remove.add_argument(
+        "--confirm",
+        default=os.environ.get("CONFIRM") or None,
+        help="the cluster's name, which answers the question (default: $CONFIRM, else asked)",
+    )
     for command in (controllers, deploy):
         command.add_argument("--helm", default=os.environ.get("HELM", "helm"))
         command.add_argument("--kubectl", default=os.environ.get("KUBECTL", "kubectl"))
@@ -76,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
                     session.client("ecr"), args.docker, tag, account.registry
                 ):
                     print(reference)
+            elif args.command == "teardown":
+                confirm: str | None = args.confirm
+                teardown.teardown(
+                    session, cluster, account, lambda q: typed(q) if confirm is None else confirm
+                )
             else:
                 tools = release.Tools(args.helm, args.kubectl, args.context)
                 network = lookups.cluster_network(

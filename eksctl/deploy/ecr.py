@@ -98,17 +98,35 @@ def docker_login(docker: str, login: Login) -> None:
     )
 
 
+# EKS on Fargate runs linux/amd64 pods only: an image of another architecture (`make images`
+# on an arm64 machine) would be pushed, then fail to start with "exec format error".
+FARGATE_PLATFORM = "linux/amd64"
+
+
+def check_platform(docker: str, image: str) -> None:
+    """The local image is there and built for Fargate's platform."""
+    try:
+        found = run(
+            [docker, "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", image],
+            capture=True,
+        ).strip()
+    except DeployError as error:
+        raise DeployError(f"{image} is not built here: run `make images` first") from error
+    if found != FARGATE_PLATFORM:
+        raise DeployError(
+            f"{image} is built for {found or 'an unknown platform'}, but EKS Fargate runs"
+            f" {FARGATE_PLATFORM} only: build it with DOCKER_DEFAULT_PLATFORM={FARGATE_PLATFORM}"
+            " make images"
+        )
+
+
 def push(ecr: ECRClient, docker: str, tag: str, registry: str) -> list[str]:
     """Every pushed image emporium/<name>:<tag> (the services' and the load generator's) into
     its repository; returns the pushed references."""
     steps = Steps("push", len(PUSHED_IMAGES) + 2)
     steps.step(f"the local images {IMAGE_PREFIX}/<name>:{tag} (make images)")
     for name in PUSHED_IMAGES:
-        image = f"{IMAGE_PREFIX}/{name}:{tag}"
-        try:
-            run([docker, "image", "inspect", "--format", "{{.Id}}", image], capture=True)
-        except DeployError as error:
-            raise DeployError(f"{image} is not built here: run `make images` first") from error
+        check_platform(docker, f"{IMAGE_PREFIX}/{name}:{tag}")
     steps.step(f"ECR repositories {IMAGE_PREFIX}/<name> and docker login to {registry}")
     for name in PUSHED_IMAGES:
         repository = ensure_repository(ecr, f"{IMAGE_PREFIX}/{name}")

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
+import io
 import json
 import os
+import shlex
 import subprocess
 import sys
+import tarfile
 import textwrap
+import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,10 +110,13 @@ class StandIn:
         return [list(call["argv"]) for call in self.calls()]  # type: ignore[call-overload]
 
 
-def stand_in(tmp_path: Path, name: str, fail_when: str = "", then: str = "") -> StandIn:
+def stand_in(
+    tmp_path: Path, name: str, fail_when: str = "", then: str = "", prints: str = ""
+) -> StandIn:
     """`name` on a PATH of its own: records argv (and stdin for `login`, `apply`); exits 1 when
     its arguments contain `fail_when`; runs the Python code `then` (what the real tool's work
-    would make happen in AWS) on its first call."""
+    would make happen in AWS) on its first call; prints `prints` on stdout when its arguments
+    start with `image inspect` (docker's answer)."""
     log = tmp_path / f"{name}.calls"
     path = tmp_path / "bin" / name
     path.parent.mkdir(exist_ok=True)
@@ -123,7 +131,10 @@ with open({str(log)!r}, "a") as log:
     log.write(json.dumps({{"argv": argv, "stdin": stdin}}) + "\\n")
 if first:
 {textwrap.indent(then or "pass", "    ")}
-sys.exit(1 if {fail_when!r} and {fail_when!r} in " ".join(argv) else 0)
+failed = {fail_when!r} and {fail_when!r} in " ".join(argv)
+if not failed and argv[:2] == ["image", "inspect"]:
+    print({prints!r})
+sys.exit(1 if failed else 0)
 """
     )
     path.chmod(0o755)
@@ -183,7 +194,7 @@ def test_two_pools_of_the_same_name_are_refused(
 def test_push_makes_each_repository_once_and_logs_in_with_the_tokens_user_and_password(
     env: dict[str, str], session: boto3.Session, tmp_path: Path
 ) -> None:
-    docker = stand_in(tmp_path, "docker")
+    docker = stand_in(tmp_path, "docker", prints="linux/amd64")
     first = deploy(env, "push", "--tag", "0a1b2c3", "--docker", str(docker.path))
     assert first.returncode == 0, first.stderr
     assert first.stderr.count(": created") == len(PUSHED_IMAGES)
@@ -238,13 +249,74 @@ def test_a_repository_made_by_hand_is_brought_in_line(
 
 
 def test_push_refuses_an_image_that_is_not_built(env: dict[str, str], tmp_path: Path) -> None:
-    docker = stand_in(tmp_path, "docker", fail_when="image inspect --format {{.Id}} emporium/ui:")
+    docker = stand_in(
+        tmp_path,
+        "docker",
+        fail_when="image inspect --format {{.Os}}/{{.Architecture}} emporium/ui:",
+        prints="linux/amd64",
+    )
     done = deploy(env, "push", "--tag", "0a1b2c3", "--docker", str(docker.path))
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == (
         "deploy push: FAILED: emporium/ui:0a1b2c3 is not built here: run `make images` first"
     )
     assert not [argv for argv in docker.argvs() if argv[0] in ("login", "push")]
+
+
+def arm64_image(reference: str) -> None:
+    """An image built for linux/arm64 (as `make images` makes them on an Apple silicon or
+    Graviton machine), loaded into the local Docker engine: one small layer, no base."""
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        add_file(tar, "hello.txt", b"built on arm64\n")
+    diff_id = "sha256:" + hashlib.sha256(layer.getvalue()).hexdigest()
+    config = json.dumps(
+        {
+            "architecture": "arm64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }
+    ).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = [{"Config": config_name, "RepoTags": [reference], "Layers": ["layer.tar"]}]
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        add_file(tar, config_name, config)
+        add_file(tar, "layer.tar", layer.getvalue())
+        add_file(tar, "manifest.json", json.dumps(manifest).encode())
+    subprocess.run(
+        ["docker", "load"], input=archive.getvalue(), capture_output=True, check=True, timeout=60
+    )
+
+
+def add_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def test_push_refuses_an_image_that_fargate_cannot_run(
+    env: dict[str, str], session: boto3.Session
+) -> None:
+    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode:
+        unavailable("no Docker engine answers (start one: .ci/docker-up)")
+    tag = f"arm64-test-{uuid.uuid4().hex[:8]}"
+    arm64_image(f"emporium/catalog:{tag}")
+    try:
+        done = deploy(env, "push", "--tag", tag)
+    finally:
+        subprocess.run(
+            ["docker", "rmi", f"emporium/catalog:{tag}"], capture_output=True, check=False
+        )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        f"deploy push: FAILED: emporium/catalog:{tag} is built for linux/arm64, but EKS Fargate"
+        " runs linux/amd64 only: build it with DOCKER_DEFAULT_PLATFORM=linux/amd64 make images"
+    )
+    # Refused before anything is made in the account, or pushed.
+    assert client(session, env, "ecr").describe_repositories()["repositories"] == []
+    assert "docker login" not in done.stderr
 
 
 # The ALB of the Ingress group, among several load balancers
@@ -429,6 +501,200 @@ def test_deploy_releases_the_store_and_feeds_the_listener_to_api_gateway(
     assert callbacks == [identity.LOCAL_CALLBACK, f"{api['ApiEndpoint']}/"]
 
 
+# make cluster-delete: nothing deleted unless the cluster's name is typed (or given as CONFIRM)
+
+
+def cluster_delete(
+    env: dict[str, str], tmp_path: Path, answer: str | None, confirm: str | None = None
+) -> tuple[subprocess.CompletedProcess[str], StandIn, StandIn, Path]:
+    """`make cluster-delete` with helm and eksctl stand-ins, `answer` typed at its question (None:
+    no input at all); the file returned holds how many helm calls eksctl came after."""
+    helm = stand_in(tmp_path, "helm")
+    helm_calls_before = tmp_path / "helm-calls-before-eksctl"
+    eksctl = stand_in(
+        tmp_path,
+        "eksctl",
+        then=f"open({str(helm_calls_before)!r}, 'w').write("
+        f"str(len(open({str(helm.log)!r}).read().splitlines())))",
+    )
+    done = subprocess.run(
+        ["make", "cluster-delete", f"HELM={helm.path}", f"EKSCTL={eksctl.path}",
+         *([f"CONFIRM={confirm}"] if confirm is not None else [])],
+        env={k: v for k, v in env.items() if not k.startswith("MAKE")},
+        cwd=ROOT,
+        input=answer if answer is not None else "",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )  # fmt: skip
+    return done, helm, eksctl, helm_calls_before
+
+
+@pytest.mark.parametrize(
+    ("answer", "confirm"),
+    [
+        ("emporium-prod\n", None),  # another name typed
+        (CLUSTER.upper() + "\n", None),  # not exactly the name
+        ("\n", None),  # Enter alone
+        (None, None),  # no input at all (a script without CONFIRM)
+        (None, "yes"),  # CONFIRM takes the name, not yes
+    ],
+)
+def test_cluster_delete_without_the_clusters_name_deletes_nothing(
+    env: dict[str, str], tmp_path: Path, answer: str | None, confirm: str | None
+) -> None:
+    done, helm, eksctl, _ = cluster_delete(env, tmp_path, answer, confirm)
+    assert done.returncode != 0
+    assert "cluster-delete: not confirmed: nothing deleted" in done.stderr.splitlines()
+    assert helm.calls() == []
+    assert eksctl.calls() == []
+
+
+@pytest.mark.parametrize(("answer", "confirm"), [(f"{CLUSTER}\n", None), (None, CLUSTER)])
+def test_cluster_delete_with_the_clusters_name_uninstalls_then_deletes_the_cluster(
+    env: dict[str, str], tmp_path: Path, answer: str | None, confirm: str | None
+) -> None:
+    done, helm, eksctl, helm_calls_before = cluster_delete(env, tmp_path, answer, confirm)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "cluster-delete: step 2/5: confirm: this deletes the cluster" in done.stdout
+    store, *controllers = helm.argvs()
+    assert store[:4] == ["uninstall", "emporium", "--namespace", "emporium"]
+    assert [argv[1] for argv in controllers] == [
+        "aws-load-balancer-controller", "ack-dynamodb-controller", "ack-elasticache-controller",
+        "ack-apigatewayv2-controller",
+    ]  # fmt: skip
+    assert all(argv[:4:2] == ["uninstall", "--namespace"] for argv in controllers)
+    assert eksctl.argvs() == [["delete", "cluster", "-f", "eksctl/cluster.yaml", "--wait"]]
+    assert helm_calls_before.read_text() == "5"  # the cluster goes last
+
+
+# make teardown-aws: after cluster-delete, what stays on purpose, deleted once confirmed
+
+TABLES = ["emporium-catalog", "emporium-carts", "emporium-orders", "emporium-fulfillment"]
+LOG_GROUP = f"/aws/eks/{CLUSTER}/cluster"
+
+
+def leftovers(session: boto3.Session, env: dict[str, str]) -> dict[str, list[str]]:
+    """What the account holds, ours and others' alike."""
+    cognito = client(session, env, "cognito-idp")
+    pools = cognito.list_user_pools(MaxResults=60)["UserPools"]
+    domains = [
+        f"emporium-{ACCOUNT}"
+        for pool in pools
+        if cognito.describe_user_pool_domain(Domain=f"emporium-{ACCOUNT}")["DomainDescription"]
+        .get("UserPoolId") == pool["Id"]
+    ]  # fmt: skip
+    return {
+        "tables": sorted(client(session, env, "dynamodb").list_tables()["TableNames"]),
+        "repositories": sorted(
+            r["repositoryName"]
+            for r in client(session, env, "ecr").describe_repositories()["repositories"]
+        ),
+        "pools": sorted(pool["Name"] for pool in pools),
+        "domains": domains,
+        "log groups": sorted(
+            g["logGroupName"]
+            for g in client(session, env, "logs").describe_log_groups()["logGroups"]
+        ),
+    }
+
+
+def left_behind(session: boto3.Session, env: dict[str, str]) -> None:
+    """What make cluster-delete leaves: the tables (deletion protection on), the repositories
+    of make push, the identity of make identity, the control plane's log group; and some of
+    another project's, which must stay."""
+    dynamodb = client(session, env, "dynamodb")
+    for name in [*TABLES, "someone-elses"]:
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            DeletionProtectionEnabled=True,
+        )
+    ecr_client = client(session, env, "ecr")
+    for name in PUSHED_IMAGES:
+        ecr.ensure_repository(ecr_client, f"emporium/{name}")
+    ecr_client.create_repository(repositoryName="other/app")
+    identity.ensure_identity(client(session, env, "cognito-idp"), REGION, ACCOUNT)
+    client(session, env, "cognito-idp").create_user_pool(PoolName="other-pool")
+    logs = client(session, env, "logs")
+    for group in (LOG_GROUP, "/aws/eks/other-cluster/cluster"):
+        logs.create_log_group(logGroupName=group)
+
+
+OTHERS = {
+    "tables": ["someone-elses"],
+    "repositories": ["other/app"],
+    "pools": ["other-pool"],
+    "domains": [],
+    "log groups": ["/aws/eks/other-cluster/cluster"],
+}
+
+
+def teardown_aws(
+    env: dict[str, str], typed: str | None, confirm: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`make teardown-aws`, `typed` at its question (None: no input)."""
+    return subprocess.run(
+        ["make", "teardown-aws", *([f"CONFIRM={confirm}"] if confirm is not None else [])],
+        env={k: v for k, v in env.items() if not k.startswith("MAKE")},
+        cwd=ROOT,
+        input=typed or "",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "confirm"), [("emporium-prod\n", None), (None, None), (None, "yes")]
+)
+def test_teardown_without_the_clusters_name_deletes_nothing(
+    env: dict[str, str], session: boto3.Session, typed: str | None, confirm: str | None
+) -> None:
+    left_behind(session, env)
+    before = leftovers(session, env)
+    done = teardown_aws(env, typed, confirm)
+    assert done.returncode != 0
+    assert "deploy teardown: FAILED: not confirmed: nothing deleted" in done.stderr.splitlines()
+    for table in TABLES:  # listed before the question
+        assert f"teardown:   DynamoDB table {table} (and its items)" in done.stderr
+    assert leftovers(session, env) == before
+
+
+@pytest.mark.parametrize(("typed", "confirm"), [(f"{CLUSTER}\n", None), (None, CLUSTER)])
+def test_teardown_with_the_clusters_name_deletes_what_stays_and_only_that(
+    env: dict[str, str], session: boto3.Session, typed: str | None, confirm: str | None
+) -> None:
+    left_behind(session, env)
+    done = teardown_aws(env, typed, confirm)
+    assert done.returncode == 0, done.stderr
+    assert leftovers(session, env) == OTHERS
+    assert done.stderr.count("teardown: deleted ") == len(TABLES) + len(PUSHED_IMAGES) + 3
+    # Again: nothing left to delete, and no question asked.
+    again = teardown_aws(env, None)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.splitlines()[-1] == "teardown: nothing to delete"
+
+
+def test_teardown_refuses_while_the_cluster_exists(
+    env: dict[str, str], session: boto3.Session
+) -> None:
+    eks_cluster(session, env)
+    left_behind(session, env)
+    before = leftovers(session, env)
+    done = deploy(env, "teardown", "--confirm", CLUSTER)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        f"deploy teardown: FAILED: the cluster {CLUSTER} still exists: run `make cluster-delete`"
+        " first"
+    )
+    assert leftovers(session, env) == before
+
+
 # Credentials and region
 
 
@@ -465,6 +731,27 @@ def test_check_says_who_and_where(env: dict[str, str]) -> None:
     done = deploy(env, "check")
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{ACCOUNT} {REGION}\n"
+
+
+def test_a_failing_command_of_deploy_is_named_in_one_line(
+    env: dict[str, str], session: boto3.Session, tmp_path: Path
+) -> None:
+    eks_cluster(session, env)
+    identity.ensure_identity(client(session, env, "cognito-idp"), REGION, ACCOUNT)
+    helm = stand_in(tmp_path, "helm", fail_when="upgrade")
+    kubectl = stand_in(tmp_path, "kubectl")
+    done = deploy(
+        env, "deploy", "--tag", "0a1b2c3", "--timeout", "0",
+        "--helm", str(helm.path), "--kubectl", str(kubectl.path),
+    )  # fmt: skip
+    assert done.returncode == 1
+    (upgrade,) = helm.argvs()  # nothing after the failure
+    failed = shlex.join([str(helm.path), *upgrade])
+    assert upgrade[:3] == ["upgrade", "--install", "emporium"]
+    assert done.stderr.splitlines()[-1] == f"deploy deploy: FAILED: {failed} exited with 1"
+    assert "deploy: step 2/6: helm upgrade --install emporium" in done.stderr
+    assert "step 3/6" not in done.stderr
+    assert done.stdout == ""  # no address printed
 
 
 def test_deploy_waits_for_elasticache_and_the_alb_then_upgrades_with_them(

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,9 @@ from tests.integration.conftest import unavailable
 from tests.integration.deploy_tools import deploy_tool
 from tests.integration.test_readme import readme_commands
 from tests.unit.chart.conftest import BUILD_HELM, ROOT, pinned, tools_dir
+
+from deploy import aws, identity, lookups, release
+from deploy.config import load_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +137,71 @@ def test_render_for_kind(skaffold: Path, env: dict[str, str]) -> None:
         assert deployment["metadata"]["namespace"] == "emporium"
     configs = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}
     assert configs["emporium-ui"]["data"]["UI_STATIC_DIR"] == "/tmp/ui-static"  # noqa: S108
+
+
+def test_the_api_version_is_the_newest_this_skaffold_knows(
+    skaffold: Path, env: dict[str, str]
+) -> None:
+    # The schemas go further (v4beta14), but the pinned skaffold refuses what it does not know.
+    known = run(skaffold, env, "schema", "list")
+    assert known.returncode == 0, known.stderr
+    config = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
+    assert known.stdout.split()[-1] == config["apiVersion"] == "skaffold/v4beta13"
+
+
+# A registry of ECR's form (the account and region are made up; nothing is pushed).
+FAKE_ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+
+
+@pytest.fixture
+def account_values() -> Iterator[Path]:
+    """The values `make deploy` writes for an account, which the eks profile releases with:
+    made up here when no `make deploy` has written them, and removed afterwards."""
+    path = release.ACCOUNT_VALUES
+    if path.exists():
+        yield path
+        return
+    cluster = load_cluster()
+    account = aws.Account("123456789012", "aws", cluster.region)
+    target = release.Target(
+        cluster,
+        account,
+        identity.Identity(cluster.region, f"{cluster.region}_AbCdEfGhI", "client-id", "emporium"),
+        lookups.Network("vpc-0abc", "192.168.0.0/16", ["subnet-0a", "subnet-0b"], "sg-0abc"),
+        "0a1b2c3",
+    )
+    listener = f"arn:aws:elasticloadbalancing:{cluster.region}:123456789012:listener/app/k8s/1/2"
+    release.write_values(target.values("master.emporium-redis.cache.amazonaws.com:6379", listener))
+    try:
+        yield path
+    finally:
+        path.unlink()
+
+
+def test_render_for_eks_names_the_images_in_ecr(
+    skaffold: Path, env: dict[str, str], account_values: Path, tmp_path: Path
+) -> None:
+    # multi-level-repo on, as the README has it set (in a HOME of the test's own).
+    (tmp_path / ".skaffold").mkdir()
+    (tmp_path / ".skaffold" / "config").write_text("global:\n  multi-level-repo: true\n")
+    done = run(
+        skaffold, {**env, "HOME": str(tmp_path)}, "render", "-p", "eks", "--offline=true",
+        "--digest-source=tag", "--default-repo", FAKE_ECR,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    objects = [o for o in yaml.safe_load_all(done.stdout) if o]
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    # On EKS: the services, without the edge and kind's stand-ins (redis, dynamodb, issuer).
+    services = ("catalog", "cart", "orders", "fulfillment", "ui")
+    assert set(deployments) == {f"emporium-{service}" for service in services}
+    for service in services:
+        (container,) = deployments[f"emporium-{service}"]["spec"]["template"]["spec"]["containers"]
+        repository, _, tag = container["image"].rpartition(":")
+        assert repository == f"{FAKE_ECR}/emporium/{service}"
+        assert len(tag) == 64  # the inputs' digest, not make images' commit tag
+    images = re.findall(r"^\s*image: \"?([^\s\"]+)", done.stdout, flags=re.MULTILINE)
+    assert images
+    assert all(image.startswith(f"{FAKE_ECR}/emporium/") for image in images), images
 
 
 def test_build_with_the_local_docker_engine(

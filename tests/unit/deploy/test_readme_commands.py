@@ -22,7 +22,7 @@ def test_the_sections_show_the_targets_of_the_deploy_paths() -> None:
     assert {"cluster", "controllers", "identity", "push", "deploy", "cluster-delete", "dev"} <= (
         targets
     )
-    assert {"port-forward", "logs"} <= targets
+    assert {"teardown-aws", "port-forward", "logs"} <= targets
 
 
 @pytest.mark.parametrize("command", make_commands())
