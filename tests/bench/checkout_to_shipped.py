@@ -6,7 +6,10 @@ Starts the store as `make run` does (on free ports, logs to files), then 10 clie
 cart and check out until 200 orders are placed. Each order's time runs from the moment its
 checkout request was sent to the SHIPPED time orders recorded in its status history (the same
 machine's clock), so nothing polls while the orders flow. Prints p50 and p95 (target: p95
-under 1 s on a laptop).
+under 1 s on a laptop), and what each process of the store spent per order: CPU time (user +
+system, /proc/<pid>/stat, a gunicorn master with its workers) from the first checkout until the
+last order shipped, per order and as a share of one core; with the machine's cores, that says
+which part limits the rate.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from devstack.processes import Group  # noqa: E402
+from devstack.processes import Child, Group  # noqa: E402
 from devstack.stack import Ports, service_env, start_store  # noqa: E402
 
 CUSTOMER = {
@@ -72,6 +75,29 @@ def history(http: requests.Session, store: str, order_id: str, deadline: float) 
     raise RuntimeError(f"order {order_id} did not ship in time")
 
 
+def cpu_seconds(children: list[Child]) -> dict[str, float]:
+    """Each child's CPU time so far, its descendants' (gunicorn's workers) included."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def tree(pid: int) -> float:
+        return times.get(pid, 0.0) + sum(tree(c) for c, p in parents.items() if p == pid)
+
+    totals: dict[str, float] = {}
+    for child in children:
+        totals[child.name] = totals.get(child.name, 0.0) + tree(child.pid)
+    return totals
+
+
 def percentiles(values: list[float]) -> str:
     ordered = sorted(values)
     p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
@@ -97,6 +123,7 @@ def main() -> int:
         print(f"[2/3] {args.clients} clients placing {args.orders} orders", flush=True)
         with ThreadPoolExecutor(args.clients) as pool:
             sessions = [requests.Session() for _ in range(args.clients)]
+            cpu_before = cpu_seconds(group.children)
             started = time.monotonic()
             placed = list(
                 pool.map(
@@ -109,6 +136,11 @@ def main() -> int:
             histories = list(
                 pool.map(lambda pair: history(sessions[0], store, pair[0], deadline), placed)
             )
+            elapsed = time.monotonic() - started
+            cpu = {
+                name: spent - cpu_before.get(name, 0.0)
+                for name, spent in cpu_seconds(group.children).items()
+            }
             for session in sessions:
                 session.close()
 
@@ -128,6 +160,18 @@ def main() -> int:
     total = sorted(stages["checkout sent -> SHIPPED"])
     p95 = total[max(0, round(0.95 * len(total)) - 1)]
     print(f"  target p95 < 1000 ms: {'met' if p95 < 1 else 'missed'}")
+    print(
+        f"\nCPU from the first checkout to the last SHIPPED ({elapsed:.1f} s, {os.cpu_count()}"
+        " cores):"
+    )
+    for name, spent in sorted(cpu.items(), key=lambda item: -item[1]):
+        print(
+            f"  {name:<14} {spent * 1000 / len(placed):6.1f} ms per order"
+            f"   {spent / elapsed:5.2f} of a core"
+        )
+    total = sum(cpu.values())
+    per_order = total * 1000 / len(placed)
+    print(f"  {'the store':<14} {per_order:6.1f} ms per order   {total / elapsed:5.2f} cores")
     return 0
 
 

@@ -6,8 +6,10 @@ Starts two servers side by side on loopback: moto's own server (`python -m moto.
 baseline: nothing of ours) and the store's emulator (`python -m devstack.dynamodb_emulator`).
 Against each, one client writes what a checkout writes: a TransactWriteItems of two Puts (the
 order, with `attribute_not_exists`, and its outbox event) into one table, N times. Every `--every`
-transactions it prints the table's size, that stretch's transactions per second and the
-server's resident memory (VmRSS of /proc/<pid>/status). One client, so moto's server never
+transactions it prints the table's size, that stretch's transactions per second, the
+server's CPU time per transaction (user + system, /proc/<pid>/stat: unlike the rate, it
+does not move with what else the machine runs) and its resident memory (VmRSS of
+/proc/<pid>/status). One client, so moto's server never
 meets the concurrency that the emulator serializes; the runs alternate stretch by stretch so
 both see the same machine. No pass or fail: it prints the figures.
 """
@@ -39,6 +41,12 @@ class Server:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
         raise RuntimeError(f"no VmRSS for {self.name}")
+
+    def cpu_seconds(self) -> float:
+        """The server's user + system CPU time so far (/proc/<pid>/stat, fields 14 and 15)."""
+        with open(f"/proc/{self.child.popen.pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start(group: Group, name: str, argv: list[str]) -> Server:
@@ -103,15 +111,19 @@ def main() -> int:
             start(group, "moto_server", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1"]),
             start(group, "emulator", [sys.executable, "-m", "devstack.dynamodb_emulator"]),
         ]
-        print(f"{'server':<12} {'items':>7} {'tx/s':>8} {'VmRSS MB':>9}")
+        print(f"{'server':<12} {'items':>7} {'tx/s':>8} {'CPU ms/tx':>10} {'VmRSS MB':>9}")
         for server in servers:
-            print(f"{server.name:<12} {0:>7} {'':>8} {server.rss_mb():>9.0f}")
+            print(f"{server.name:<12} {0:>7} {'':>8} {'':>10} {server.rss_mb():>9.0f}")
         for _ in range(args.transactions // args.every):
             for server in servers:
+                cpu = server.cpu_seconds()
                 rate = checkouts(server, args.every)
+                cpu_ms = (server.cpu_seconds() - cpu) * 1000 / args.every
                 items = 2 * server.written
                 print(
-                    f"{server.name:<12} {items:>7} {rate:>8.1f} {server.rss_mb():>9.0f}", flush=True
+                    f"{server.name:<12} {items:>7} {rate:>8.1f} {cpu_ms:>10.2f}"
+                    f" {server.rss_mb():>9.0f}",
+                    flush=True,
                 )
     return 0
 
