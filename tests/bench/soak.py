@@ -17,7 +17,9 @@ process under `python -m devstack` (found in /proc, or `--store-pid`); on a clus
 (`--namespace`), each container's cgroup memory (`kubectl exec <pod> -c <container> -- cat
 /sys/fs/cgroup/memory/memory.usage_in_bytes`, cgroups v1). Prints per process the first, last
 and largest sample and the least-squares slope (MB per minute), then the load report of the
-soak. Exits 1 if the soak saw any error. It prints figures; it passes no judgement on them.
+soak (tests/load/run.py's, checkout to SHIPPED included; `--fulfillment-workers N` adds orders
+SHIPPED/s per worker). Exits 1 if the soak saw any error. It prints figures; it passes no
+judgement on them.
 """
 
 from __future__ import annotations
@@ -238,9 +240,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--issuer", default=os.environ.get("LOAD_ISSUER", ""))
     parser.add_argument("--store-pid", type=int, default=None, help="make run's python -m devstack")
     parser.add_argument("--namespace", default="", help="a cluster's namespace instead of /proc")
+    parser.add_argument(
+        "--fulfillment-workers",
+        type=int,
+        default=None,
+        help="fulfillment's worker processes, for the report's orders SHIPPED/s per worker",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.fraction <= 1:
         parser.error("--fraction must be in (0, 1]")
+    if args.fulfillment_workers is not None and args.fulfillment_workers < 1:
+        parser.error("--fulfillment-workers must be at least 1")
     users = args.users
 
     if args.namespace:
@@ -292,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     step("memory during the soak (first, last, largest sample; least-squares slope)")
     print(memory_table(series))
     step(f"the soak's load (target {target:.1f} req/s, {args.fraction:.0%} of {maximum:.1f})")
-    load.print_report(report)
+    load.print_report(report, args.fulfillment_workers)
     print(f"load average: {os.getloadavg()}")
     if report.error_count or report.exit_code:
         print(f"FAILED: {report.error_count} errors during the soak", file=sys.stderr)

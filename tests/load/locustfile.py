@@ -11,6 +11,8 @@ drives `make run`, kind behind a port-forward and EKS behind API Gateway. Enviro
                      the sign-in journey is left out (on EKS sign-in is Cognito's, with a password)
     LOAD_ERRORS_FILE where to write the errors (JSON lines: occurrences, method, name, error) at
                      the end; tests/load/run.py reads it
+    LOAD_ORDERS_FILE where to write the ids of the orders the buyers placed, one a line, at the
+                     end; tests/load/run.py reads each back after the run (checkout to SHIPPED)
     LOAD_PACE        each user's journeys per second (locust's constant_throughput); unset, a
                      user thinks 1 to 3 s between journeys; 0, no pause at all (finding the maximum)
     LOAD_UNTIL_SEEN  endpoints, one "METHOD name" a line (as the report names them): the run
@@ -64,6 +66,17 @@ def write_errors(environment: Environment, **_: Any) -> None:
             message = re.sub(r"^CatchResponseError\('(.*)'\)$", r"\1", str(error.error))
             record = [error.occurrences, error.method, error.name, message]
             errors.write(json.dumps(record) + "\n")
+
+
+placed_orders: list[str] = []  # by the buyers, in the order their checkouts were answered
+
+
+@events.quitting.add_listener
+def write_orders(**_: Any) -> None:
+    path = os.environ.get("LOAD_ORDERS_FILE")
+    if path:
+        with open(path, "w") as orders:
+            orders.writelines(f"{order_id}\n" for order_id in placed_orders)
 
 
 class UntilSeen:
@@ -216,6 +229,7 @@ class Buyer(Shopper):
             },
         )
         if order is not None:
+            placed_orders.append(order["id"])
             self._expect("GET", f"/api/orders/orders/{order['id']}", 200, "/api/orders/orders/{id}")
 
 

@@ -8,6 +8,16 @@ second, p50/p95/p99 by endpoint (locust's final statistics) and the error count,
 error's message. Exits 1 on any error (or if locust itself fails), 0 otherwise. `--issuer`
 adds the sign-in journey (the development issuer of `make run`, http://127.0.0.1:8086);
 `--pace` sets each user's journeys per second (0: no pause, the most the store takes).
+
+Checkout to SHIPPED: after the run, every order the buyers placed is read back
+(`GET /api/orders/orders/{id}`, readable by its id alone), again every half second until it is
+SHIPPED or PAYMENT_DECLINED, for at most `--ship-within` seconds (60) after the run; each
+shipped order's time runs from PLACED to SHIPPED in its own status history, both stamped by
+orders, so neither this machine's clock nor the polling enters the figure. An order not SHIPPED
+by then is an error, named. The read-backs are not in the requests per second. Orders SHIPPED
+per second runs from the first PLACED to the last SHIPPED of those orders: what fulfillment
+processed of this run's checkouts (the checkout rate, unless fulfillment fell behind), per
+worker with `--fulfillment-workers N` (the count is the caller's word: nothing here sees it).
 """
 
 from __future__ import annotations
@@ -19,9 +29,17 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import requests
 
 HERE = Path(__file__).resolve().parent
 LOCUSTFILE = HERE / "locustfile.py"
@@ -39,16 +57,51 @@ class Endpoint:
     p99: float
 
 
+FINAL = frozenset({"SHIPPED", "PAYMENT_DECLINED"})
+NAMED = 10  # order ids named in one error line, at most
+
+
+@dataclass
+class Shipping:
+    """What became of the orders the buyers placed, read back after the run."""
+
+    placed: int = 0
+    seconds: list[float] = field(default_factory=list)  # PLACED -> SHIPPED, each shipped order
+    window: float = 0.0  # seconds from the first PLACED to the last SHIPPED
+    missed: dict[str, str] = field(default_factory=dict)  # order id -> its status, last read
+    within: float = 0.0
+
+    def percentile(self, fraction: float) -> float:
+        """Milliseconds, as the endpoints' percentiles are counted."""
+        return percentile(Counter(round(s * 1000) for s in self.seconds), fraction)
+
+    def errors(self) -> list[str]:
+        """One line per thing the missed orders were instead of SHIPPED, naming them."""
+        by_state: dict[str, list[str]] = {}
+        for order_id, state in self.missed.items():
+            by_state.setdefault(state, []).append(order_id)
+        lines = []
+        for state, ids in sorted(by_state.items()):
+            more = f" and {len(ids) - NAMED} more" if len(ids) > NAMED else ""
+            named = ", ".join(ids[:NAMED]) + more
+            lines.append(
+                f"{len(ids)} GET /api/orders/orders/{{id}}: not SHIPPED {self.within:g} s after"
+                f" the run (last read: {state}): {named}"
+            )
+        return lines
+
+
 @dataclass
 class Report:
     endpoints: list[Endpoint]
     total: Endpoint
     errors: list[str] = field(default_factory=list)
     exit_code: int = 0
+    shipping: Shipping = field(default_factory=Shipping)
 
     @property
     def error_count(self) -> int:
-        return self.total.failures
+        return self.total.failures + len(self.shipping.missed)
 
     def table(self) -> str:
         head = (
@@ -115,6 +168,63 @@ def read_report(stats_file: Path, errors_file: Path, exit_code: int) -> Report:
     return Report(endpoints, total, errors, exit_code)
 
 
+def _stamp(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def follow_orders(
+    url: str, order_ids: Iterable[str], within: float, *, interval: float = 0.5, threads: int = 8
+) -> Shipping:
+    """Read each order back until it is SHIPPED or PAYMENT_DECLINED, polling every `interval`
+    seconds for at most `within` seconds (each order is read at least once)."""
+    deadline = time.monotonic() + within
+    pending = list(dict.fromkeys(order_ids))
+    shipping = Shipping(placed=len(pending), within=within)
+    histories: dict[str, dict[str, float]] = {}
+    seen: dict[str, str] = {}
+    local = threading.local()
+    sessions: list[requests.Session] = []
+
+    def read(order_id: str) -> tuple[str, str, dict[str, float] | None]:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+            sessions.append(local.session)
+        try:
+            answer = local.session.get(f"{url}/api/orders/orders/{order_id}", timeout=10)
+        except requests.RequestException as error:
+            return order_id, f"no answer: {type(error).__name__}", None
+        if answer.status_code != 200:
+            return order_id, f"status {answer.status_code}", None
+        try:
+            order = answer.json()
+            history = {change["status"]: _stamp(change["at"]) for change in order["statusHistory"]}
+            return order_id, str(order["status"]), history
+        except (ValueError, KeyError, TypeError):
+            return order_id, "an answer without a status history", None
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            while pending:
+                for order_id, state, history in pool.map(read, pending):
+                    seen[order_id] = state
+                    if history is not None:
+                        histories[order_id] = history
+                pending = [o for o in pending if seen[o] not in FINAL]
+                if not pending or time.monotonic() + interval > deadline:
+                    break
+                time.sleep(interval)
+    finally:
+        for session in sessions:
+            session.close()
+    shipped = {o: h for o, h in histories.items() if seen[o] == "SHIPPED" and "PLACED" in h}
+    shipping.seconds = [h["SHIPPED"] - h["PLACED"] for h in shipped.values()]
+    if shipped:
+        first = min(h["PLACED"] for h in shipped.values())
+        shipping.window = max(h["SHIPPED"] for h in shipped.values()) - first
+    shipping.missed = {o: state for o, state in seen.items() if o not in shipped}
+    return shipping
+
+
 def run(
     url: str,
     users: int,
@@ -124,9 +234,10 @@ def run(
     issuer: str = "",
     pace: float | None = None,
     until_seen: tuple[str, ...] = (),
+    ship_within: float = 60.0,
     quiet: bool = False,
 ) -> Report:
-    """Locust headless against `url`; the report of its statistics."""
+    """Locust headless against `url`, then its orders read back; the report of both."""
     env = {**os.environ, "LOAD_ISSUER": issuer}
     env.pop("LOAD_PACE", None)
     env["LOAD_UNTIL_SEEN"] = "\n".join(until_seen)
@@ -136,6 +247,8 @@ def run(
         prefix = Path(scratch) / "load"
         errors_file = Path(scratch) / "errors.jsonl"
         env["LOAD_ERRORS_FILE"] = str(errors_file)
+        orders_file = Path(scratch) / "orders.txt"
+        env["LOAD_ORDERS_FILE"] = str(orders_file)
         command = [
             sys.executable,
             "-m",
@@ -177,11 +290,35 @@ def run(
         report = read_report(stats_file, errors_file, finished.returncode)
         if report.exit_code and not report.error_count:
             print(log.read_text()[-4000:], file=sys.stderr)
+        placed = orders_file.read_text().split() if orders_file.exists() else []
+        report.shipping = follow_orders(url.rstrip("/"), placed, ship_within)
+        report.errors += report.shipping.errors()
         return report
 
 
-def print_report(report: Report) -> None:
+def print_report(report: Report, fulfillment_workers: int | None = None) -> None:
     print(report.table())
+    shipping = report.shipping
+    if not shipping.seconds:
+        print(f"checkout to SHIPPED: no order shipped ({shipping.placed} placed)")
+    else:
+        print(
+            f"checkout to SHIPPED: p50 {shipping.percentile(0.50):.0f} ms"
+            f"  p95 {shipping.percentile(0.95):.0f} ms  p99 {shipping.percentile(0.99):.0f} ms"
+            f"  ({len(shipping.seconds)} of {shipping.placed} orders; PLACED to SHIPPED in each"
+            " order's status history)"
+        )
+    if len(shipping.seconds) > 1 and shipping.window > 0:
+        rate = len(shipping.seconds) / shipping.window
+        per_worker = (
+            f", {rate / fulfillment_workers:.2f} per fulfillment worker ({fulfillment_workers})"
+            if fulfillment_workers
+            else ""
+        )
+        print(
+            f"orders SHIPPED/s: {rate:.2f}{per_worker} (first PLACED to last SHIPPED,"
+            f" {shipping.window:.1f} s)"
+        )
     print(f"requests/s: {report.total.rps:.1f}   errors: {report.error_count}")
     for error in report.errors:
         count, message = error.split(maxsplit=1)
@@ -203,11 +340,27 @@ def main(argv: list[str] | None = None) -> int:
         metavar="'METHOD NAME'",
         help="stop once this endpoint has been called (repeatable; --duration is then a bound)",
     )
+    parser.add_argument(
+        "--ship-within",
+        type=float,
+        default=60.0,
+        help="seconds after the run for every order placed to be SHIPPED (else an error)",
+    )
+    parser.add_argument(
+        "--fulfillment-workers",
+        type=int,
+        default=None,
+        help="fulfillment's worker processes, to print orders SHIPPED/s per worker",
+    )
     args = parser.parse_args(argv)
     if args.users < 1:
         parser.error("--users must be at least 1")
     if args.duration < 1:
         parser.error("--duration must be at least 1 second")
+    if args.ship_within < 0:
+        parser.error("--ship-within must be 0 seconds or more")
+    if args.fulfillment_workers is not None and args.fulfillment_workers < 1:
+        parser.error("--fulfillment-workers must be at least 1")
     report = run(
         args.url,
         args.users,
@@ -216,8 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         issuer=args.issuer,
         pace=args.pace,
         until_seen=tuple(args.until_seen),
+        ship_within=args.ship_within,
     )
-    print_report(report)
+    print_report(report, args.fulfillment_workers)
     if report.error_count or report.exit_code:
         print(
             f"FAILED: {report.error_count} errors (locust exited {report.exit_code})",

@@ -1,22 +1,27 @@
 """The load generator, headless against a minimal store: the report's shape, and errors fail it.
 
 The minimal store answers every call of the shopper journeys the way the API documents
-(README: Calling the API); `fail` makes checkouts answer 500. locust runs for a few seconds
-through tests/load/run.py, as `make load` runs it.
+(README: Calling the API); `fail_checkouts` makes checkouts answer 500. Its orders are SHIPPED
+`ship_after` seconds after they are placed, as their status history says (never, with None).
+locust runs for a few seconds through tests/load/run.py, as `make load` runs it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.load import run as load
 from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -25,10 +30,30 @@ RUNNER = ROOT / "tests" / "load" / "run.py"
 PRODUCTS = [{"id": f"product-{n}", "category": "kitchen"} for n in range(5)]
 
 
+def stamp(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
 class MinimalStore:
     def __init__(self) -> None:
         self.fail_checkouts = False
+        self.ship_after: float | None = 0.0
         self.calls: list[str] = []
+        self.placed: dict[str, tuple[float, float | None]] = {}  # id -> when, ship_after
+
+    def place(self, order_id: str, when: float, ship_after: float | None) -> None:
+        self.placed[order_id] = (round(when, 3), ship_after)
+
+    def order(self, order_id: str) -> tuple[str, Any]:
+        if order_id not in self.placed:
+            return "404 Not Found", {}
+        placed, ship_after = self.placed[order_id]
+        history = [{"status": "PLACED", "at": stamp(placed)}]
+        if ship_after is not None and time.time() >= placed + ship_after:
+            history.append({"status": "PAID", "at": stamp(placed)})
+            history.append({"status": "SHIPPED", "at": stamp(placed + ship_after)})
+        body = {"id": order_id, "status": history[-1]["status"], "statusHistory": history}
+        return "200 OK", body
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -56,14 +81,16 @@ class MinimalStore:
         if method == "POST" and path == "/api/orders/orders":
             if self.fail_checkouts:
                 return "500 Internal Server Error", {"title": "broken on purpose"}
-            return "201 Created", {"id": f"ord-{uuid.uuid4().hex}", "status": "PLACED"}
+            order_id = f"ord-{uuid.uuid4().hex}"
+            self.place(order_id, time.time(), self.ship_after)
+            return "201 Created", self.order(order_id)[1]
         if method == "GET" and path == "/api/orders/orders":
             signed_in = environ.get("HTTP_AUTHORIZATION") == "Bearer token-of-the-test"
             if signed_in:
                 return "200 OK", {"items": [], "nextCursor": None}
             return "401 Unauthorized", {}
         if method == "GET" and path.startswith("/api/orders/orders/"):
-            return "200 OK", {"id": parts[3], "status": "PLACED"}
+            return self.order(parts[3])
         if method == "POST" and path == "/dev/token":
             return "200 OK", {"id_token": "token-of-the-test"}
         return "404 Not Found", {}
@@ -81,10 +108,10 @@ def store() -> Iterator[tuple[MinimalStore, str]]:
 
 
 def make_load(
-    url: str, *until_seen: str, extra: tuple[str, ...] = ()
+    url: str, *until_seen: str, extra: tuple[str, ...] = (), duration: int = 300
 ) -> subprocess.CompletedProcess[str]:
     """A run that stops once each of `until_seen` has been called: its duration is a bound only,
-    generous for a slow machine."""
+    generous for a slow machine (without `until_seen`, the run's length)."""
     return subprocess.run(
         [
             sys.executable,
@@ -96,7 +123,7 @@ def make_load(
             "--spawn-rate",
             "8",
             "--duration",
-            "300",
+            str(duration),
             *(f"--until-seen={endpoint}" for endpoint in until_seen),
             *extra,
         ],
@@ -162,3 +189,70 @@ def test_a_store_that_cannot_be_reached_is_an_error() -> None:
 
     assert finished.returncode == 1
     assert "errors: 0" not in finished.stdout
+
+
+def test_the_report_says_how_long_from_checkout_to_shipped_without_counting_the_read_backs(
+    store: tuple[MinimalStore, str],
+) -> None:
+    app, url = store
+    app.ship_after = 1.0  # the run stops at once: its orders are read back before they ship
+    finished = make_load(url, "POST /api/orders/orders", extra=("--pace", "0"))
+
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    shipped = re.search(
+        r"checkout to SHIPPED: p50 (\d+) ms  p95 (\d+) ms  p99 (\d+) ms  \((\d+) of (\d+) orders",
+        finished.stdout,
+    )
+    assert shipped, finished.stdout
+    assert shipped.group(1, 2, 3) == ("1000", "1000", "1000")
+    orders = int(shipped.group(4))
+    assert orders == int(shipped.group(5))
+    assert 1 <= orders <= len(app.placed)
+    # The journey's own reads are in the table; the read-backs after the run are not.
+    journey_reads = sum(
+        int(line.split()[2])
+        for line in finished.stdout.splitlines()
+        if line.startswith("GET /api/orders/orders/{id} ")
+    )
+    store_reads = sum(1 for call in app.calls if call.startswith("GET /api/orders/orders/ord-"))
+    assert journey_reads <= orders
+    assert store_reads >= journey_reads + orders + 1  # one read at least found it PLACED
+
+
+def test_percentiles_and_orders_shipped_per_second_per_worker_come_from_the_status_history(
+    store: tuple[MinimalStore, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, url = store
+    start = time.time() - 10  # all shipped by now
+    for n, ship_after in enumerate([0.2, 0.4, 0.6, 2.0]):
+        app.place(f"ord-{n}", start + n, ship_after)
+    nobody = load.Endpoint("", "all endpoints", 0, 0, 0.0, 0.0, 0.0, 0.0)
+    report = load.Report([], nobody)
+    report.shipping = load.follow_orders(url, [f"ord-{n}" for n in range(4)], within=5)
+    load.print_report(report, fulfillment_workers=2)
+
+    printed = capsys.readouterr().out
+    assert "checkout to SHIPPED: p50 400 ms  p95 2000 ms  p99 2000 ms  (4 of 4 orders" in printed
+    # 4 orders from the first PLACED (start) to the last SHIPPED (start + 3 + 2.0): 5 s.
+    assert "orders SHIPPED/s: 0.80, 0.40 per fulfillment worker (2)" in printed
+    assert report.error_count == 0
+
+
+def test_an_order_that_never_ships_is_an_error_that_names_it(
+    store: tuple[MinimalStore, str],
+) -> None:
+    app, url = store
+    app.ship_after = None
+    finished = make_load(url, "POST /api/orders/orders", extra=("--ship-within", "2"))
+
+    assert finished.returncode == 1, finished.stdout + finished.stderr
+    assert "FAILED" in finished.stderr
+    missed = re.search(
+        r"not SHIPPED 2 s after the run \(last read: PLACED\): (ord-[0-9a-f]+)", finished.stdout
+    )
+    assert missed, finished.stdout
+    assert missed.group(1) in app.placed
+    assert "checkout to SHIPPED: no order shipped" in finished.stdout
+    # Read again until the bound, not once.
+    reads = app.calls.count(f"GET /api/orders/orders/{missed.group(1)}")
+    assert reads >= 3
