@@ -146,33 +146,44 @@ def test_a_page_that_ends_the_orders_has_no_next_cursor(store: Store) -> None:
     assert page["nextCursor"] is None  # no empty page to ask for
 
 
-class RecordingReads:
-    """The DynamoDB client, recording every GetItem request."""
+class RecordingClient:
+    """The DynamoDB client, recording the request of every call to one of its operations."""
 
-    def __init__(self, real: Any) -> None:
+    def __init__(self, real: Any, operation: str) -> None:
         self.real = real
-        self.reads: list[dict[str, Any]] = []
+        self.operation = operation
+        self.requests: list[dict[str, Any]] = []
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
+        method = getattr(self.real, name)
+        if name != self.operation:
+            return method
 
-    def get_item(self, **request: Any) -> Any:
-        self.reads.append(request)
-        return self.real.get_item(**request)
+        def recorded(**request: Any) -> Any:
+            self.requests.append(request)
+            return method(**request)
+
+        return recorded
+
+
+def recording(store: Store, operation: str) -> list[dict[str, Any]]:
+    """The requests of `operation` (get_item, query) the orders app sends to DynamoDB from now."""
+    orders = orders_of(store)
+    client = RecordingClient(orders.store.client(), operation)
+    store.app.extensions["orders"] = dataclasses.replace(
+        orders, store=dataclasses.replace(orders.store, client=lambda: client)
+    )
+    return client.requests
 
 
 def test_a_checkout_reads_the_table_strongly_consistently(store: Store) -> None:
     """An eventually consistent read could miss the order a retry's first attempt wrote a
     moment ago, or a claim of its cart, and write a second order."""
-    orders = orders_of(store)
-    client = RecordingReads(orders.store.client())
-    store.app.extensions["orders"] = dataclasses.replace(
-        orders, store=dataclasses.replace(orders.store, client=lambda: client)
-    )
+    reads = recording(store, "get_item")
     assert store.checkout().status_code == 201
     assert store.checkout().headers["Idempotent-Replayed"] == "true"
-    assert len(client.reads) >= 4  # the key, the cart's claim; the key and its order again
-    assert all(read.get("ConsistentRead") is True for read in client.reads)
+    assert len(reads) >= 4  # the key, the cart's claim; the key and its order again
+    assert all(read.get("ConsistentRead") is True for read in reads)
 
 
 def test_a_status_change_is_logged_once_and_its_repetition_not(
@@ -198,37 +209,18 @@ def test_the_store_needs_no_type_stubs_at_run_time(monkeypatch: pytest.MonkeyPat
     assert alone.OrdersStore.__name__ == "OrdersStore"
 
 
-class RecordingQueries:
-    """The DynamoDB client, recording every Query request."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.queries: list[dict[str, Any]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-    def query(self, **request: Any) -> Any:
-        self.queries.append(request)
-        return self.real.query(**request)
-
-
 def test_the_next_page_starts_after_the_last_order_listed(store: Store) -> None:
     """DynamoDB continues a query from a key it gave out: the whole key of the page's last
     order (the table's and the index's), not one made up."""
     for number in range(3):
         store.cart.carts[f"crt-{number}"] = [{"productId": "mug", "quantity": 1}]
         assert store.checkout(key=f"key-{number:08d}", cartId=f"crt-{number}").status_code == 201
-    orders = orders_of(store)
-    client = RecordingQueries(orders.store.client())
-    store.app.extensions["orders"] = dataclasses.replace(
-        orders, store=dataclasses.replace(orders.store, client=lambda: client)
-    )
+    queries = recording(store, "query")
     first = store.mine(limit=2).get_json()
     last = first["items"][-1]
     second = store.mine(limit=2, cursor=first["nextCursor"]).get_json()
     assert len(second["items"]) == 1
-    assert client.queries[-1]["ExclusiveStartKey"] == {
+    assert queries[-1]["ExclusiveStartKey"] == {
         "pk": {"S": f"order#{last['id']}"},
         "email": {"S": "ada@example.com"},
         "createdKey": {"S": f"{last['createdAt']}#{last['id']}"},
