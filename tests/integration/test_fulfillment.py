@@ -13,9 +13,8 @@ import os
 import re
 import signal
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import redis
 import requests
 from tests.integration.conftest import Served, metric, start_gunicorn, start_redis
 from tests.neighbours import FINAL, ORDERS_TOKEN, FakeOrders, order_placed, serve
+from tests.waits import eventually
 
 from devstack.processes import Group, free_port, http_status
 from devstack.stack import Addresses, service_env
@@ -48,14 +48,6 @@ def publish(client: redis.Redis, orders: FakeOrders, count: int, prefix: str) ->
             pipe.xadd(STREAM, {"event": order_placed(order_id, card_for(index))})
         pipe.execute()
     return order_ids
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not {what} after {timeout:.0f} s")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -223,7 +215,7 @@ def test_a_worker_killed_mid_stream_loses_no_order_and_repeats_no_step(stack: St
     stack.orders.release.set()  # the call it was waiting for is applied after all
 
     stack.start_worker()  # a new consumer, which claims what the dead one left
-    eventually(lambda: stack.all_final(order_ids), "all final", timeout=60)
+    eventually(lambda: stack.all_final(order_ids), "all final")
     eventually(lambda: stack.pending() == 0, "all acknowledged")
 
     check_each_order_completed_once(stack, order_ids)
