@@ -22,6 +22,7 @@ def check_problem(response: TestResponse, status: int) -> dict[str, Any]:
     """Check `response` is an RFC 9457 problem document of `status`, and return it."""
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json"
+    assert "Traceback" not in response.get_data(as_text=True)
     document: dict[str, Any] = json.loads(response.get_data(as_text=True))
     assert document["status"] == status
     assert document["title"]

@@ -22,13 +22,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import urllib3
+from tests.shoppers import checkout_body
 from werkzeug.datastructures import Headers
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
 from emporium.background import PerProcess
+from emporium.models import Money
 from emporium.outbound import ServiceClient
+from orders import events
+from orders.models import Customer, Order, OrderItem, StatusChange
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -321,19 +325,23 @@ class FakeOrders(Neighbour):
 
 
 def order_placed(order_id: str, last4: str = "4242") -> str:
-    """The JSON of an OrderPlaced event (`orders.events`, schema version 1) for `order_id`."""
-    return json.dumps(
-        {
-            "id": f"{order_id}:OrderPlaced",
-            "type": "OrderPlaced",
-            "version": 1,
-            "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "orderId": order_id,
-            "payload": {
-                "total": {"amount": 4299, "currency": "USD"},
-                "items": [{"productId": "cast-iron-skillet", "quantity": 1}],
-                "customerEmail": "ada@example.com",
-                "paymentLast4": last4,
-            },
-        }
+    """The JSON of the OrderPlaced event orders publishes (`orders.events.order_placed`, the one
+    description of its schema) for a skillet Ada ordered as `order_id`, paid with a card
+    ending in `last4`."""
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    price = Money(amount=4299, currency="USD")
+    skillet = OrderItem(
+        productId="cast-iron-skillet", name="Skillet", quantity=1, unitPrice=price, lineTotal=price
     )
+    ada = Customer.model_validate(checkout_body()["customer"])
+    order = Order(
+        id=order_id,
+        status="PLACED",
+        items=[skillet],
+        total=price,
+        customer=ada,
+        paymentLast4=last4,
+        createdAt=now,
+        statusHistory=[StatusChange(status="PLACED", at=now)],
+    )
+    return json.dumps(events.order_placed(order))

@@ -223,10 +223,10 @@ class CatalogStore:
             raise UnknownCategoryError(write.category)
         return self._as_product(product_id, write, 1)
 
-    def replace_product(
-        self, product_id: str, write: ProductWrite, expected: int | None
-    ) -> Product:
-        """Replace the product if its version is still `expected` (None: the current one)."""
+    def _current(self, product_id: str, expected: int | None) -> tuple[Product, int]:
+        """The product as stored and the version a write of it expects: `expected`, or the
+        current version when None. Raises NotFoundError, or StaleVersionError when `expected`
+        is not the current version."""
         current = self.get_product(product_id)
         if current is None:
             raise NotFoundError(product_id)
@@ -234,6 +234,13 @@ class CatalogStore:
             expected = current.version
         if current.version != expected:
             raise StaleVersionError(current.version)
+        return current, expected
+
+    def replace_product(
+        self, product_id: str, write: ProductWrite, expected: int | None
+    ) -> Product:
+        """Replace the product if its version is still `expected` (None: the current one)."""
+        current, expected = self._current(product_id, expected)
         put: TransactWriteItemTypeDef = {
             "Put": {
                 "TableName": "",
@@ -253,13 +260,8 @@ class CatalogStore:
         return self._as_product(product_id, write, expected + 1)
 
     def delete_product(self, product_id: str, expected: int | None) -> Product:
-        current = self.get_product(product_id)
-        if current is None:
-            raise NotFoundError(product_id)
-        if expected is None:
-            expected = current.version
-        if current.version != expected:
-            raise StaleVersionError(current.version)
+        """Delete the product if its version is still `expected` (None: the current one)."""
+        current, expected = self._current(product_id, expected)
         delete: TransactWriteItemTypeDef = {
             "Delete": {
                 "TableName": "",

@@ -194,21 +194,16 @@ def ensure_table(
             # emulator's pod was being replaced. Not an answer yet; anything else is.
             if not code.isdigit() or waited >= reachable_within:
                 raise
-            log.warning(
-                "DynamoDB's endpoint answers, but not as DynamoDB; trying again",
-                extra={"table": table, "waitedSeconds": waited, "error": str(error)},
-            )
-            sleep(1.0)
-            waited += 1.0
+            not_yet = "DynamoDB's endpoint answers, but not as DynamoDB; trying again"
+            why = str(error)
         except (EndpointConnectionError, ConnectionClosedError) as error:
             if waited >= reachable_within:
                 raise
-            log.warning(
-                "DynamoDB does not answer yet; trying again",
-                extra={"table": table, "waitedSeconds": waited, "error": str(error)},
-            )
-            sleep(1.0)
-            waited += 1.0
+            not_yet = "DynamoDB does not answer yet; trying again"
+            why = str(error)
+        log.warning(not_yet, extra={"table": table, "waitedSeconds": waited, "error": why})
+        sleep(1.0)
+        waited += 1.0
     client.get_waiter("table_exists").wait(
         TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # for tests.*, when run as a script
 
 import redis  # noqa: E402
-from tests.integration.test_fulfillment import fulfillment_records, publish  # noqa: E402
 from tests.neighbours import FINAL, ORDERS_TOKEN, FakeOrders, serve  # noqa: E402
+from tests.order_stream import fulfillment_records, publish  # noqa: E402
 from werkzeug.wrappers import Request  # noqa: E402
 
 from devstack.processes import Group, free_port  # noqa: E402

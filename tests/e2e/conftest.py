@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -314,15 +314,3 @@ def report_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
     if cluster is not None:
         with contextlib.suppress(Exception):
             print(cluster.report(NAMESPACE), file=sys.stderr)
-
-
-def eventually(check: Callable[[], Any], timeout: float, message: str) -> Any:
-    """Calls `check` until it returns something true; fails with `message` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(message)
-        time.sleep(0.5)

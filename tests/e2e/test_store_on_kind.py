@@ -19,7 +19,6 @@ from tests.e2e.conftest import (
     ROOT,
     Cluster,
     KindStore,
-    eventually,
     figure,
     port_forward,
     tool,
@@ -27,6 +26,7 @@ from tests.e2e.conftest import (
 from tests.unit.chart.conftest import EKS
 from tests.unit.chart.conftest import NAMESPACE as EKS_NAMESPACE
 from tests.unit.chart.conftest import RELEASE as EKS_RELEASE
+from tests.waits import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -114,7 +114,7 @@ def test_a_catalog_pod_deleted_mid_journey_is_replaced_and_the_journey_completes
         ]
         return bool(ready)
 
-    eventually(replaced, 180, "the catalog Deployment did not replace the deleted pod")
+    eventually(replaced, "the deleted catalog pod replaced by its Deployment", 180, interval=0.5)
     cluster.wait_deployments(NAMESPACE)
 
     def added() -> requests.Response | None:  # a 503 while the old pod drains: try again
@@ -123,7 +123,9 @@ def test_a_catalog_pod_deleted_mid_journey_is_replaced_and_the_journey_completes
         )
         return answer if answer.status_code == 200 else None
 
-    eventually(added, 60, "adding to the cart did not recover after the catalog pod was replaced")
+    eventually(
+        added, "adding to the cart recovered after the catalog pod was replaced", interval=0.5
+    )
     placed = store.checkout(cart_id)
     assert placed.status_code == 201, placed.text
     assert store.wait_final(placed.json()["id"], timeout=60)["status"] == "SHIPPED"
@@ -137,8 +139,9 @@ def test_orders_queued_while_fulfillment_is_scaled_to_zero_complete_when_it_is_b
     try:
         eventually(
             lambda: not pods_of(cluster, release, "fulfillment"),
+            "fulfillment's pod gone",
             120,
-            "fulfillment's pod did not go away",
+            interval=0.5,
         )
         orders = []
         for _ in range(3):
@@ -148,8 +151,8 @@ def test_orders_queued_while_fulfillment_is_scaled_to_zero_complete_when_it_is_b
         # Nobody consumes the events: they wait in the stream, past what the group was given.
         eventually(
             lambda: all(order in undelivered_events(cluster, release) for order in orders),
-            60,
-            "the orders' events are not waiting in the stream",
+            "the orders' events waiting in the stream",
+            interval=0.5,
         )
         statuses = {store.call("GET", f"/api/orders/orders/{o}").json()["status"] for o in orders}
         assert statuses == {"PLACED"}

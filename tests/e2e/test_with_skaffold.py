@@ -27,13 +27,13 @@ from tests.e2e.conftest import (
     ROOT,
     Cluster,
     KindStore,
-    eventually,
     figure,
     port_forward,
     tool,
 )
 from tests.integration.deploy_tools import deploy_tool
 from tests.integration.test_skaffold import DEFAULT_BASE, STAND_INS, image_here
+from tests.waits import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -168,8 +168,8 @@ def test_skaffold_dev_syncs_a_ui_file_into_the_running_pod(
                     lambda: (
                         requests.get(f"{url}/static/{probe_file.name}", timeout=5).text == content
                     ),
-                    timeout=60,
-                    message=f"the ui never served {probe_file.name}:\n{''.join(seen[-40:])}",
+                    f"{probe_file.name} served by the ui (skaffold:\n{''.join(seen[-40:])})",
+                    interval=0.5,
                 )
             figure("skaffold dev: a UI file saved to served by the pod", time.monotonic() - started)
         finally:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NoReturn
 
@@ -46,6 +49,36 @@ def require_binary(name: str, hint: str) -> str:
     if path is None:
         unavailable(f"{name} is not on PATH ({hint})")
     return path
+
+
+@contextmanager
+def make_run(env: Mapping[str, str]) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """`make run`'s stack (`python -m devstack`) with `env`, once it has said "Emporium is
+    running"; stopped with Ctrl-C's SIGINT on leaving. Yields the process and the lines it has
+    printed, which grow while it runs."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "devstack"],
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(process.stdout or []))
+        reader.start()
+        try:
+            deadline = time.monotonic() + STACK_START_SECONDS
+            while not any("Emporium is running" in line for line in lines):
+                assert process.poll() is None, "".join(lines)
+                assert time.monotonic() < deadline, (
+                    f"the store did not come up in {STACK_START_SECONDS} s:\n{''.join(lines)}"
+                )
+                time.sleep(0.2)
+            yield process, lines
+        finally:
+            process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+            process.wait(timeout=60)
+            reader.join()
 
 
 def start_redis(group: Group, port: int) -> Child:

@@ -13,49 +13,24 @@ import os
 import re
 import signal
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import redis
 import requests
 from tests.integration.conftest import Served, metric, start_gunicorn, start_redis
 from tests.neighbours import FINAL, ORDERS_TOKEN, FakeOrders, order_placed, serve
+from tests.order_stream import STREAM, card_for, fulfillment_records, publish
+from tests.waits import eventually
 
 from devstack.processes import Group, free_port, http_status
 from devstack.stack import Addresses, service_env
 
 pytestmark = pytest.mark.integration
-
-STREAM = "emporium:orders:events"
-
-
-def card_for(index: int) -> str:
-    """Every seventh order pays with the card that is always declined."""
-    return "0000" if index % 7 == 3 else f"{4000 + index % 1000:04d}"
-
-
-def publish(client: redis.Redis, orders: FakeOrders, count: int, prefix: str) -> list[str]:
-    order_ids = [f"{prefix}-{index:03d}" for index in range(count)]
-    orders.place(*order_ids)
-    with client.pipeline(transaction=False) as pipe:
-        for index, order_id in enumerate(order_ids):
-            pipe.xadd(STREAM, {"event": order_placed(order_id, card_for(index))})
-        pipe.execute()
-    return order_ids
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not {what} after {timeout:.0f} s")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -102,28 +77,6 @@ class Stack:
     def records(self, kind: str) -> dict[str, dict[str, Any]]:
         """Every charge ("payment") or shipment recorded in the table, by order id."""
         return fulfillment_records(self.dynamodb_url, self.table, kind)
-
-
-def scan_table(dynamodb_url: str, table: str) -> list[dict[str, Any]]:
-    """Every item of `table` on the emulator at `dynamodb_url`, as stored."""
-    client = boto3.session.Session().client(
-        "dynamodb",
-        endpoint_url=dynamodb_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",  # the emulator takes any
-    )
-    pages = client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
-    return [dict(item) for page in pages for item in page["Items"]]
-
-
-def fulfillment_records(dynamodb_url: str, table: str, kind: str) -> dict[str, dict[str, Any]]:
-    """The records of `kind` in fulfillment's table on the emulator at `dynamodb_url`."""
-    return {
-        item["orderId"]["S"]: item
-        for item in scan_table(dynamodb_url, table)
-        if item["pk"]["S"].startswith(f"{kind}#")
-    }
 
 
 @pytest.fixture
@@ -223,7 +176,7 @@ def test_a_worker_killed_mid_stream_loses_no_order_and_repeats_no_step(stack: St
     stack.orders.release.set()  # the call it was waiting for is applied after all
 
     stack.start_worker()  # a new consumer, which claims what the dead one left
-    eventually(lambda: stack.all_final(order_ids), "all final", timeout=60)
+    eventually(lambda: stack.all_final(order_ids), "all final")
     eventually(lambda: stack.pending() == 0, "all acknowledged")
 
     check_each_order_completed_once(stack, order_ids)

@@ -12,8 +12,8 @@ import time
 import pytest
 import requests
 from tests.integration.conftest import (
-    STACK_START_SECONDS,
     local_env,
+    make_run,
     require_binary,
     start_gunicorn,
 )
@@ -94,41 +94,15 @@ def test_make_run_serves_the_store_and_ctrl_c_stops_everything(redis_mode: str) 
     if redis_mode == "redis-server":
         require_binary("redis-server", "the embedded variant of this test runs without it")
     ports = {name: str(port) for name, port in Ports.free().named()}
-    with subprocess.Popen(
-        [sys.executable, "-m", "devstack"],
-        env={**os.environ, **ports, "DEVSTACK_REDIS": redis_mode},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as store:
-        output = run_store_until_ctrl_c(store, ports)
-    assert store.returncode == 0, output
-    assert "Emporium is running" in output
-    still_listening = [name for name, port in ports.items() if port_open(int(port))]
-    assert still_listening == [], output
-
-
-def run_store_until_ctrl_c(store: subprocess.Popen[str], ports: dict[str, str]) -> str:
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(store.stdout or []))
-    reader.start()
-    try:
-        deadline = time.monotonic() + STACK_START_SECONDS
-        while not any("Emporium is running" in line for line in lines):
-            assert store.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, (
-                f"the store did not come up in {STACK_START_SECONDS} s"
-            )
-            time.sleep(0.2)
+    with make_run({**os.environ, **ports, "DEVSTACK_REDIS": redis_mode}) as (store, lines):
         edge = f"http://127.0.0.1:{ports['EDGE_PORT']}"
         products = requests.get(edge + "/api/catalog/products?limit=100", timeout=10).json()
         assert len(products["items"]) >= 40
         assert order_ships(edge)  # streams and consumer groups work on this Redis too
-    finally:
-        store.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        store.wait(timeout=60)
-        reader.join()
-    return "".join(lines)
+    output = "".join(lines)
+    assert store.returncode == 0, output
+    still_listening = [name for name, port in ports.items() if port_open(int(port))]
+    assert still_listening == [], output
 
 
 def order_ships(edge: str) -> bool:

@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.conftest import STACK_START_SECONDS, require_binary
+from tests.integration.conftest import make_run, require_binary
 
 from devstack.stack import Ports
 
@@ -42,27 +38,8 @@ def store() -> Iterator[str]:
     ports = {name: str(port) for name, port in Ports.free().named()}
     env = {**os.environ, **ports}
     env.pop("CATALOG_ADMIN_TOKEN", None)  # the README uses the printed local token
-    with subprocess.Popen(
-        [sys.executable, "-m", "devstack"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as process:
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(process.stdout or []))
-        reader.start()
-        try:
-            deadline = time.monotonic() + STACK_START_SECONDS
-            while not any("Emporium is running" in line for line in lines):
-                assert process.poll() is None, "".join(lines)
-                assert time.monotonic() < deadline, "".join(lines)
-                time.sleep(0.2)
-            yield f"http://127.0.0.1:{ports['EDGE_PORT']}"
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=60)
-            reader.join()
+    with make_run(env):
+        yield f"http://127.0.0.1:{ports['EDGE_PORT']}"
 
 
 def run(command: str, entry_point: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from tests.integration.conftest import Store
-from tests.integration.test_fulfillment import fulfillment_records, scan_table
+from tests.order_stream import fulfillment_records, scan_table
 from tests.shoppers import checkout_body
 
 pytestmark = pytest.mark.integration

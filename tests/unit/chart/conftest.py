@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -214,6 +215,21 @@ def template(helm: Path, *args: str, chart: Path = CHART) -> Release:
     done = run_helm(helm, "template", RELEASE, str(chart), "--namespace", NAMESPACE, *args)
     assert done.returncode == 0, done.stderr
     return Release([o for o in yaml.safe_load_all(done.stdout) if o])
+
+
+def notes(helm: Path, workdir: Path, *args: str) -> str:
+    """The chart's NOTES.txt as `helm install` would print it with `args`. helm template does not
+    render NOTES.txt, so it is rendered inside a ConfigMap of a copy of the chart in `workdir`."""
+    chart = workdir / "emporium"
+    if not chart.exists():
+        shutil.copytree(CHART, chart)
+        shutil.copy(CHART / "templates" / "NOTES.txt", chart / "files" / "NOTES.txt")
+        (chart / "templates" / "notes-probe.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+            'data: {notes: {{ tpl (.Files.Get "files/NOTES.txt") . | quote }}}\n'
+        )
+    notes: str = template(helm, *args, chart=chart).get("ConfigMap", "notes")["data"]["notes"]
+    return notes
 
 
 def template_error(helm: Path, *args: str) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from tests.unit.chart.conftest import CHART, NAMESPACE, SETUPS, name, template
+from tests.unit.chart.conftest import CHART, NAMESPACE, SETUPS, name, notes, template
 
 
 def test_the_seed_job_runs_after_every_install_and_upgrade_as_catalog(helm: Path) -> None:
@@ -105,16 +104,8 @@ def test_the_service_accounts_carry_their_iam_roles(helm: Path) -> None:
 
 
 def test_notes_print_the_port_forward_command_and_the_url(helm: Path, tmp_path: Path) -> None:
-    # helm template does not render NOTES.txt: render it inside a ConfigMap of a copy.
-    chart = tmp_path / "emporium"
-    shutil.copytree(CHART, chart)
-    shutil.copy(CHART / "templates" / "NOTES.txt", chart / "files" / "NOTES.txt")
-    (chart / "templates" / "notes-probe.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
-        'data: {notes: {{ tpl (.Files.Get "files/NOTES.txt") . | quote }}}\n'
-    )
-    notes = template(helm, *SETUPS["kind"], chart=chart).get("ConfigMap", "notes")["data"]["notes"]
+    text = notes(helm, tmp_path, *SETUPS["kind"])
     forward = f"kubectl --namespace {NAMESPACE} port-forward service/{name('edge')} 8080:8080"
-    assert forward in notes
-    assert "http://localhost:8080" in notes
-    assert f"helm test shop --namespace {NAMESPACE}" in notes
+    assert forward in text
+    assert "http://localhost:8080" in text
+    assert f"helm test shop --namespace {NAMESPACE}" in text

@@ -4,7 +4,6 @@ entry point from a pod hardened like the others, which reaches DNS and the entry
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 
 import pytest
 from tests.unit.chart.conftest import (
-    CHART,
     NAMESPACE,
     RELEASE,
     ROOT,
@@ -20,6 +18,7 @@ from tests.unit.chart.conftest import (
     Release,
     containers,
     name,
+    notes,
     template,
     template_error,
 )
@@ -243,19 +242,9 @@ def test_the_job_runs_what_the_image_holds_with_options_run_py_knows(kind: Relea
 
 
 def test_notes_say_how_to_read_the_result(helm: Path, tmp_path: Path) -> None:
-    # helm template does not render NOTES.txt: render it inside a ConfigMap of a copy.
-    chart = tmp_path / "emporium"
-    shutil.copytree(CHART, chart)
-    shutil.copy(CHART / "templates" / "NOTES.txt", chart / "files" / "NOTES.txt")
-    (chart / "templates" / "notes-probe.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
-        'data: {notes: {{ tpl (.Files.Get "files/NOTES.txt") . | quote }}}\n'
-    )
-    release = template(helm, *SETUPS["kind"], "--set=load.enabled=true", chart=chart)
-    notes = release.get("ConfigMap", "notes")["data"]["notes"]
-    job = load_job(release)["metadata"]["name"]
-    assert f"kubectl --namespace {NAMESPACE} logs --follow" in notes
-    assert f"job/{job}" in notes
-    assert f"get job {job}" in notes
-    quiet = template(helm, *SETUPS["kind"], chart=chart).get("ConfigMap", "notes")["data"]
-    assert "logs --follow" not in quiet["notes"]
+    text = notes(helm, tmp_path, *SETUPS["kind"], "--set=load.enabled=true")
+    job = load_job(template(helm, *SETUPS["kind"], "--set=load.enabled=true"))["metadata"]["name"]
+    assert f"kubectl --namespace {NAMESPACE} logs --follow" in text
+    assert f"job/{job}" in text
+    assert f"get job {job}" in text
+    assert "logs --follow" not in notes(helm, tmp_path, *SETUPS["kind"])

@@ -1,10 +1,7 @@
 """The edge as a reverse proxy, in front of real upstream HTTP servers: what it forwards, what it
 relays, and how it answers when an upstream is down or slow.
 
-Each service of the route table gets a fake (`tests.neighbours`) served over real HTTP on
-127.0.0.1, in a thread, recording what reaches it; the edge in front of them is driven with
-Flask's test client. Servers are shut down and the edge's kept-alive upstream connections
-closed after each test, since warnings (ResourceWarning included) are errors.
+The upstreams and the edge in front of them come from this folder's conftest.
 """
 
 from __future__ import annotations
@@ -18,136 +15,21 @@ import socket
 import socketserver
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from tests.neighbours import Neighbour, serve
+from tests.checks import check_problem
+from tests.unit.edge.conftest import POLL, Upstreams, unused_port
 from urllib3.exceptions import HTTPError
-from werkzeug.datastructures import Headers
-from werkzeug.test import TestResponse
 from werkzeug.wrappers import Request, Response
 
 from edge.app import create_app
-from edge.proxy import _CHUNK, Proxy
+from edge.proxy import _CHUNK
 from edge.route_table import Route
-
-if TYPE_CHECKING:
-    pass
-
-SERVICES = ("catalog", "cart", "orders", "ui")
-
-Respond = Callable[[Request], Response]
-POLL = 0.02  # seconds between a server's checks for shutdown: the teardown of each test waits it
-
-
-@dataclass(frozen=True)
-class Seen:
-    """A request as it reached an upstream."""
-
-    method: str
-    target: str  # the raw request target: path and query, as sent
-    headers: Headers
-    body: bytes
-
-
-class Upstream(Neighbour):
-    """One service behind the edge, faked as every neighbour is (`tests.neighbours`) and served
-    over HTTP on 127.0.0.1: it records requests as they reached it and answers with `respond`
-    (by default 200 and a small JSON body naming the service)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-        self.seen: list[Seen] = []
-        self.respond: Respond = self._hello
-        # Slow handlers wait on this; it is set at shutdown so none outlives the test.
-        self.released = threading.Event()
-
-    def _hello(self, request: Request) -> Response:
-        return Response(
-            f'{{"service": "{self.name}"}}',
-            mimetype="application/json",
-            headers={"X-Upstream": self.name},
-        )
-
-    def answer(self, request: Request) -> Response:
-        target = request.environ["REQUEST_URI"]
-        self.seen.append(Seen(request.method, target, Headers(request.headers), request.data))
-        return self.respond(request)
-
-    def closing(self) -> None:
-        self.released.set()
-
-    @property
-    def last(self) -> Seen:
-        assert self.seen, f"nothing reached {self.name}"
-        return self.seen[-1]
-
-
-def unused_port() -> int:
-    """A local port nothing listens on: connections to it are refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@pytest.fixture
-def upstreams() -> Iterator[dict[str, Upstream]]:
-    """One running upstream per service of the route table, by service name."""
-    servers: dict[str, Upstream] = {}
-    with ExitStack() as running:
-        for name in SERVICES:
-            running.enter_context(serve(servers.setdefault(name, Upstream(name))))
-        yield servers
-
-
-@pytest.fixture
-def edge_environ(upstreams: dict[str, Upstream]) -> dict[str, str]:
-    return {f"EDGE_UPSTREAM_{name.upper()}": server.url for name, server in upstreams.items()}
-
-
-@pytest.fixture
-def make_edge(edge_environ: dict[str, str]) -> Iterator[Callable[..., Flask]]:
-    """Build an edge in front of `upstreams`; keyword arguments override its settings."""
-    built: list[Flask] = []
-
-    def build(**overrides: str) -> Flask:
-        app = create_app({**edge_environ, **overrides})
-        built.append(app)
-        return app
-
-    yield build
-    for app in built:  # before the servers stop, so their handler threads see the close
-        proxy: Proxy = app.extensions["edge"]
-        proxy.close()
-
-
-@pytest.fixture
-def edge(make_edge: Callable[..., Flask]) -> FlaskClient:
-    """A client of the edge with its default settings."""
-    return make_edge().test_client()
-
-
-Upstreams = dict[str, Upstream]
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-def problem(response: TestResponse, status: int) -> dict[str, Any]:
-    """Check `response` is a problem document of `status` made by the edge, and return it."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    document: dict[str, Any] = json.loads(response.get_data(as_text=True))
-    assert document["status"] == status
-    assert document["instance"] == response.request.path
-    assert "Traceback" not in response.get_data(as_text=True)
-    return document
 
 
 # Routing
@@ -192,7 +74,7 @@ def test_the_edges_own_paths_are_not_proxied_with_other_methods_either(
     edge: FlaskClient, upstreams: Upstreams, path: str
 ) -> None:
     response = edge.post(path, data=b"x", buffered=True)
-    problem(response, 405)
+    check_problem(response, 405)
     assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
     assert all(not upstream.seen for upstream in upstreams.values())
 
@@ -266,7 +148,7 @@ def test_a_path_with_dot_segments_is_refused_before_routing(
     edge: FlaskClient, upstreams: Upstreams, path: str
 ) -> None:
     response = edge.put(path, json={"status": "PAID"}, buffered=True)
-    assert problem(response, 400)["type"].endswith("/ambiguous-path")
+    assert check_problem(response, 400)["type"].endswith("/ambiguous-path")
     assert all(not upstream.seen for upstream in upstreams.values())
 
 
@@ -430,7 +312,7 @@ def test_a_body_over_the_limit_is_refused_by_the_edge_and_never_sent(
     edge: FlaskClient, upstreams: Upstreams
 ) -> None:
     response = edge.post("/api/catalog/products", data=b"x" * (64 * 1024 + 1), buffered=True)
-    problem(response, 413)
+    check_problem(response, 413)
     assert upstreams["catalog"].seen == []
 
 
@@ -569,7 +451,7 @@ def test_an_upstream_that_refuses_the_connection_is_a_502_naming_the_service(
 ) -> None:
     client = make_edge(EDGE_UPSTREAM_CART=f"http://127.0.0.1:{unused_port()}").test_client()
     response = client.post("/api/cart/c-1/items", data=b"{}", buffered=True)
-    document = problem(response, 502)
+    document = check_problem(response, 502)
     assert document["service"] == "cart"
     assert "cart" in document["detail"]
     assert document["type"].endswith("/upstream-unavailable")
@@ -582,7 +464,7 @@ def test_an_upstream_that_does_not_answer_in_time_is_a_504_naming_the_service(
     slow.respond = lambda _: Response("late" if not slow.released.wait(5) else "released")
     client = make_edge(EDGE_READ_TIMEOUT="0.2").test_client()
     response = client.get("/api/orders/o-1", buffered=True)
-    document = problem(response, 504)
+    document = check_problem(response, 504)
     assert document["service"] == "orders"
     assert "orders" in document["detail"]
     assert document["type"].endswith("/upstream-timeout")
@@ -620,7 +502,7 @@ def test_an_upstream_that_does_not_accept_in_time_is_a_504(
         EDGE_UPSTREAM_CATALOG=f"http://127.0.0.1:{unaccepting_port}",
         EDGE_CONNECT_TIMEOUT="0.2",
     ).test_client()
-    document = problem(client.get("/api/catalog/products", buffered=True), 504)
+    document = check_problem(client.get("/api/catalog/products", buffered=True), 504)
     assert document["service"] == "catalog"
 
 
@@ -662,13 +544,13 @@ def test_a_post_whose_connection_drops_is_a_502_and_is_not_sent_again(
     port = hang_up_server.server_address[1]
     client = make_edge(EDGE_UPSTREAM_ORDERS=f"http://127.0.0.1:{port}").test_client()
     response = client.post("/api/orders", data=b'{"cartId": "c-1"}', buffered=True)
-    document = problem(response, 502)
+    document = check_problem(response, 502)
     assert document["service"] == "orders"
     assert hang_up_server.connections == 1
 
 
 def test_a_method_the_edge_does_not_proxy_is_a_405(edge: FlaskClient, upstreams: Upstreams) -> None:
-    problem(edge.open("/api/catalog/products", method="TRACE", buffered=True), 405)
+    check_problem(edge.open("/api/catalog/products", method="TRACE", buffered=True), 405)
     assert upstreams["catalog"].seen == []
 
 
@@ -792,7 +674,7 @@ def test_a_path_no_route_serves_is_a_404_sent_nowhere(
     app = create_app(edge_environ)
     try:
         client = app.test_client()
-        problem(client.get("/api/cart/c-1", buffered=True), 404)
+        check_problem(client.get("/api/cart/c-1", buffered=True), 404)
         assert client.get("/api/orders", buffered=True).json == {"service": "orders"}
     finally:
         app.extensions["edge"].close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ import fakeredis
 import pytest
 from tests.neighbours import ORDERS_TOKEN, FakeOrders, order_placed, serve
 from tests.unit.fulfillment.conftest import STREAM, records, shared_dynamodb_client
+from tests.waits import eventually
 
 import fulfillment.__main__
 import fulfillment.app
@@ -218,7 +218,7 @@ def test_the_loop_starts_once_per_process_after_a_fork_or_on_first_use(
             fakeredis.FakeRedis(server=fake_redis).xadd(
                 STREAM, {"event": order_placed("from-the-app")}
             )
-            _eventually(lambda: orders.status("from-the-app") == "SHIPPED")
+            eventually(lambda: orders.status("from-the-app") == "SHIPPED", "shipped")
             table = FulfillmentStore(shared_dynamodb_client, "emporium-fulfillment")
             assert set(records(table, "payment")) == {"from-the-app"}  # the default table
         finally:
@@ -227,14 +227,6 @@ def test_the_loop_starts_once_per_process_after_a_fork_or_on_first_use(
             DRAINING.clear()
     with pytest.raises(RuntimeError, match="not running"):
         consumer.check()
-
-
-def _eventually(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Wait for `check`; `timeout` is a bound for a busy machine, not an expected time."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not in time"
-        time.sleep(0.01)
 
 
 def test_python_m_fulfillment_stops_at_a_bad_setting_with_one_line(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from tests.checks import Counter
 from tests.neighbours import order_placed
 from tests.unit.fulfillment.conftest import GROUP, STREAM, Rig
+from tests.waits import eventually
 
 from fulfillment.events import OrderPlaced, parse_event
 from fulfillment.steps import Fulfillment, RetryLaterError
@@ -29,15 +29,6 @@ def events(counter: Callable[..., Counter]) -> CountEvents:
         return counter("events_processed_total", stream=STREAM, type=type_, outcome=outcome)
 
     return count
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Wait for `check`; `timeout` is a bound for a busy machine, not an expected time."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not {what} after {timeout:.0f} s")
-        time.sleep(0.01)
 
 
 def test_new_messages_are_processed_and_acknowledged(rig: Rig, events: CountEvents) -> None:

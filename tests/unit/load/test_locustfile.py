@@ -8,21 +8,21 @@ locust runs for a few seconds through tests/load/run.py, as `make load` runs it.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.load import run as load
-from werkzeug.serving import make_server
+from tests.neighbours import Neighbour, json_answer, serve
+from werkzeug.datastructures import Headers
+from werkzeug.wrappers import Request, Response
 
 ROOT = Path(__file__).resolve().parents[3]
 RUNNER = ROOT / "tests" / "load" / "run.py"
@@ -34,77 +34,76 @@ def stamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
-class MinimalStore:
+class MinimalStore(Neighbour):
+    """The store as the shoppers' journeys see it, faked as every neighbour is."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.fail_checkouts = False
         self.ship_after: float | None = 0.0
-        self.calls: list[str] = []
         self.placed: dict[str, tuple[float, float | None]] = {}  # id -> when, ship_after
 
     def place(self, order_id: str, when: float, ship_after: float | None) -> None:
         self.placed[order_id] = (round(when, 3), ship_after)
 
-    def order(self, order_id: str) -> tuple[str, Any]:
+    def order(self, order_id: str) -> tuple[int, Any]:
         if order_id not in self.placed:
-            return "404 Not Found", {}
+            return 404, {}
         placed, ship_after = self.placed[order_id]
         history = [{"status": "PLACED", "at": stamp(placed)}]
         if ship_after is not None and time.time() >= placed + ship_after:
             history.append({"status": "PAID", "at": stamp(placed)})
             history.append({"status": "SHIPPED", "at": stamp(placed + ship_after)})
         body = {"id": order_id, "status": history[-1]["status"], "statusHistory": history}
-        return "200 OK", body
+        return 200, body
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
-        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
-        self.calls.append(f"{method} {path}")
-        status, body = self.answer(method, path, environ)
-        start_response(status, [("Content-Type", "application/json")])
-        return [json.dumps(body).encode()]
+    def reads_of(self, path_prefix: str) -> int:
+        return sum(
+            1 for method, path, _ in self.calls if method == "GET" and path.startswith(path_prefix)
+        )
 
-    def answer(  # noqa: PLR0911 - one answer per route, as a table would
-        self, method: str, path: str, environ: dict[str, Any]
-    ) -> tuple[str, Any]:
+    def called(self, method: str, path: str) -> bool:
+        return any(call[:2] == (method, path) for call in self.calls)
+
+    def answer(self, request: Request) -> Response:
+        return json_answer(*self.route(request.method, request.path, request.headers))
+
+    def route(  # noqa: PLR0911 - one answer per route, as a table would
+        self, method: str, path: str, headers: Headers
+    ) -> tuple[int, Any]:
         parts = path.strip("/").split("/")
         if method == "GET" and path == "/api/catalog/products":
-            return "200 OK", {"items": PRODUCTS, "nextCursor": None}
+            return 200, {"items": PRODUCTS, "nextCursor": None}
         if method == "GET" and path == "/api/catalog/categories":
-            return "200 OK", {"items": [{"id": "kitchen", "name": "Kitchen", "productCount": 5}]}
+            return 200, {"items": [{"id": "kitchen", "name": "Kitchen", "productCount": 5}]}
         if method == "GET" and path.startswith("/api/catalog/products/"):
-            return "200 OK", PRODUCTS[0]
+            return 200, PRODUCTS[0]
         if method == "POST" and path == "/api/cart/carts":
-            return "201 Created", {"id": f"crt-{uuid.uuid4().hex}", "items": []}
+            return 201, {"id": f"crt-{uuid.uuid4().hex}", "items": []}
         if parts[:3] == ["api", "cart", "carts"] and method in ("GET", "PUT"):
-            return "200 OK", {"id": parts[3], "items": []}
+            return 200, {"id": parts[3], "items": []}
         if method == "POST" and path == "/api/orders/orders":
             if self.fail_checkouts:
-                return "500 Internal Server Error", {"title": "broken on purpose"}
+                return 500, {"title": "broken on purpose"}
             order_id = f"ord-{uuid.uuid4().hex}"
             self.place(order_id, time.time(), self.ship_after)
-            return "201 Created", self.order(order_id)[1]
+            return 201, self.order(order_id)[1]
         if method == "GET" and path == "/api/orders/orders":
-            signed_in = environ.get("HTTP_AUTHORIZATION") == "Bearer token-of-the-test"
-            if signed_in:
-                return "200 OK", {"items": [], "nextCursor": None}
-            return "401 Unauthorized", {}
+            if headers.get("Authorization") == "Bearer token-of-the-test":
+                return 200, {"items": [], "nextCursor": None}
+            return 401, {}
         if method == "GET" and path.startswith("/api/orders/orders/"):
             return self.order(parts[3])
         if method == "POST" and path == "/dev/token":
-            return "200 OK", {"id_token": "token-of-the-test"}
-        return "404 Not Found", {}
+            return 200, {"id_token": "token-of-the-test"}
+        return 404, {}
 
 
 @pytest.fixture
 def store() -> Iterator[tuple[MinimalStore, str]]:
     app = MinimalStore()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+    with serve(app) as url:
+        yield app, url
 
 
 def make_load(
@@ -157,8 +156,8 @@ def test_every_journey_reaches_the_store_and_the_report_names_each_endpoint(
         assert errors == "0", endpoint
         assert len(percentiles) == 3, endpoint
     assert "errors: 0" in lines[-1]
-    assert any(call.startswith("POST /dev/token") for call in app.calls)
-    assert any(call.startswith("POST /api/orders/orders") for call in app.calls)
+    assert app.called("POST", "/dev/token")
+    assert app.called("POST", "/api/orders/orders")
 
 
 def test_errors_are_counted_and_named_and_make_it_exit_non_zero(
@@ -180,7 +179,7 @@ def test_without_an_issuer_nobody_signs_in(store: tuple[MinimalStore, str]) -> N
     finished = make_load(url, "POST /api/orders/orders", extra=("--pace", "0"))
 
     assert finished.returncode == 0, finished.stdout + finished.stderr
-    assert not any(call.startswith("POST /dev/token") for call in app.calls)
+    assert not app.called("POST", "/dev/token")
     assert "/api/orders/orders?limit=" not in finished.stdout
 
 
@@ -214,7 +213,7 @@ def test_the_report_says_how_long_from_checkout_to_shipped_without_counting_the_
         for line in finished.stdout.splitlines()
         if line.startswith("GET /api/orders/orders/{id} ")
     )
-    store_reads = sum(1 for call in app.calls if call.startswith("GET /api/orders/orders/ord-"))
+    store_reads = app.reads_of("/api/orders/orders/ord-")
     assert journey_reads <= orders
     assert store_reads >= journey_reads + orders + 1  # one read at least found it PLACED
 
@@ -254,5 +253,5 @@ def test_an_order_that_never_ships_is_an_error_that_names_it(
     assert missed.group(1) in app.placed
     assert "checkout to SHIPPED: no order shipped" in finished.stdout
     # Read again until the bound, not once.
-    reads = app.calls.count(f"GET /api/orders/orders/{missed.group(1)}")
+    reads = app.reads_of(f"/api/orders/orders/{missed.group(1)}")
     assert reads >= 3

@@ -28,7 +28,11 @@ STREAM = "emporium:orders:events"
 
 
 @dataclasses.dataclass
-class Store:
+class Shop:
+    """The orders service as a test drives it: its app and client, the fake neighbours and the
+    fake Redis behind it, and the calls a shopper makes. Not the DynamoDB store (OrdersStore),
+    which is `shop.app.extensions["orders"].store`."""
+
     app: Flask
     client: FlaskClient
     cart: FakeCart
@@ -89,7 +93,7 @@ def orders_environ(issuer: LocalIssuer) -> dict[str, str]:
 
 
 @pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch, issuer: LocalIssuer) -> Iterator[Store]:
+def shop(monkeypatch: pytest.MonkeyPatch, issuer: LocalIssuer) -> Iterator[Shop]:
     server = fakeredis.FakeServer()
     monkeypatch.setattr(
         orders.app, "redis_client", lambda *a, **k: fakeredis.FakeRedis(server=server)
@@ -112,7 +116,7 @@ def store(monkeypatch: pytest.MonkeyPatch, issuer: LocalIssuer) -> Iterator[Stor
             {"productId": "kettle", "name": "Kettle", "quantity": 1},
         ]
         try:
-            yield Store(
+            yield Shop(
                 app,
                 app.test_client(),
                 cart,
@@ -126,8 +130,8 @@ def store(monkeypatch: pytest.MonkeyPatch, issuer: LocalIssuer) -> Iterator[Stor
             app.extensions["orders.relay"].stop()
 
 
-def set_status(store: Store, order_id: str, status: str, token: str = TOKEN) -> Any:
-    return store.client.put(
+def set_status(shop: Shop, order_id: str, status: str, token: str = TOKEN) -> Any:
+    return shop.client.put(
         f"/internal/orders/{order_id}/status",
         json={"status": status},
         headers={"Authorization": f"Bearer {token}"},

@@ -9,7 +9,7 @@ import pytest
 from moto import mock_aws
 from tests.oidc_issuer import LocalIssuer
 from tests.shoppers import checkout_body
-from tests.unit.orders.conftest import STREAM, Store, orders_environ
+from tests.unit.orders.conftest import STREAM, Shop, orders_environ
 
 import orders.app
 from emporium.config import ConfigError
@@ -49,20 +49,20 @@ def test_the_hmac_key_is_a_required_secret(issuer: LocalIssuer) -> None:
     assert "short-key-1234567" not in str(refused.value)
 
 
-def test_orders_stays_ready_while_redis_is_away(store: Store) -> None:
-    assert store.client.get("/readyz").get_json()["checks"] == {"dynamodb": "ok", "redis": "ok"}
-    store.server.connected = False
-    ready = store.client.get("/readyz")
+def test_orders_stays_ready_while_redis_is_away(shop: Shop) -> None:
+    assert shop.client.get("/readyz").get_json()["checks"] == {"dynamodb": "ok", "redis": "ok"}
+    shop.server.connected = False
+    ready = shop.client.get("/readyz")
     assert ready.status_code == 200  # checkouts still place orders; the outbox keeps the events
     assert ready.get_json()["checks"] == {"dynamodb": "ok", "redis": "degraded"}
-    assert store.checkout().status_code == 201
+    assert shop.checkout().status_code == 201
 
 
-def test_orders_is_not_ready_without_its_table(store: Store) -> None:
-    assert store.client.get("/readyz").status_code == 200
-    orders_store: OrdersStore = store.app.extensions["orders"].store
+def test_orders_is_not_ready_without_its_table(shop: Shop) -> None:
+    assert shop.client.get("/readyz").status_code == 200
+    orders_store: OrdersStore = shop.app.extensions["orders"].store
     orders_store.client().delete_table(TableName=orders_store.table)
-    ready = store.client.get("/readyz")
+    ready = shop.client.get("/readyz")
     assert ready.status_code == 503  # taken out of the load balancer: no checkout can succeed
     assert ready.get_json()["checks"] == {"dynamodb": "failing", "redis": "ok"}
 

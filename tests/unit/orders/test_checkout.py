@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from moto.dynamodb.responses import DynamoHandler
 from prometheus_client import REGISTRY
 from tests.shoppers import checkout_body
-from tests.unit.orders.conftest import HMAC_KEY, STREAM, Store
+from tests.unit.orders.conftest import HMAC_KEY, STREAM, Shop
 
 from orders.checkout import OrdersDependencies, relay_unpublished
 from orders.events import EventPublisher
@@ -31,34 +31,34 @@ def keyed(purpose: str, text: str) -> str:
     return hmac.new(HMAC_KEY.encode(), f"{purpose}\0{text}".encode(), hashlib.sha256).hexdigest()
 
 
-def test_order_ids_are_random_not_derived_from_the_idempotency_key(store: Store) -> None:
-    cart = list(store.cart.carts["crt-1"])
-    first = store.checkout(key="the-same-key-0001").get_json()["id"]
-    orders_store = store.app.extensions["orders"].store
-    for item in store.items():  # an empty table: the key is new again
+def test_order_ids_are_random_not_derived_from_the_idempotency_key(shop: Shop) -> None:
+    cart = list(shop.cart.carts["crt-1"])
+    first = shop.checkout(key="the-same-key-0001").get_json()["id"]
+    orders_store = shop.app.extensions["orders"].store
+    for item in shop.items():  # an empty table: the key is new again
         orders_store.client().delete_item(TableName=orders_store.table, Key={"pk": item["pk"]})
-    store.cart.carts["crt-1"] = cart
-    second = store.checkout(key="the-same-key-0001").get_json()["id"]
+    shop.cart.carts["crt-1"] = cart
+    second = shop.checkout(key="the-same-key-0001").get_json()["id"]
     assert re.fullmatch(r"ord-[0-9a-f]{32}", first)
     assert re.fullmatch(r"ord-[0-9a-f]{32}", second)
     assert first != second  # nothing to compute an order's id from
 
 
-def test_the_idempotency_key_is_stored_only_keyed_by_the_server_secret(store: Store) -> None:
+def test_the_idempotency_key_is_stored_only_keyed_by_the_server_secret(shop: Shop) -> None:
     key = "a-shoppers-key-0001"
-    order = store.checkout(key=key).get_json()
-    items = {item["pk"]["S"]: item for item in store.items()}
+    order = shop.checkout(key=key).get_json()
+    items = {item["pk"]["S"]: item for item in shop.items()}
     idempotency = items[f"idempotency#{keyed('idempotency-key', key)}"]
     assert idempotency["orderId"]["S"] == order["id"]
     assert key not in json.dumps(list(items.values()))
     assert hashlib.sha256(f"checkout:{key}".encode()).hexdigest()[:24] not in order["id"]
 
 
-def test_the_stored_request_fingerprint_gives_away_no_card_number(store: Store) -> None:
+def test_the_stored_request_fingerprint_gives_away_no_card_number(shop: Shop) -> None:
     card = "4242424242424242"
     body = checkout_body(payment={"card": card})
-    store.client.post("/api/orders/orders", json=body, headers={"Idempotency-Key": "key-00000001"})
-    stored = json.dumps(store.items())
+    shop.client.post("/api/orders/orders", json=body, headers={"Idempotency-Key": "key-00000001"})
+    stored = json.dumps(shop.items())
     assert card not in stored
     assert hashlib.sha256(card.encode()).hexdigest() not in stored
     # An attacker with the table and every other field tries each card: the plain hash of the
@@ -72,19 +72,19 @@ def test_the_stored_request_fingerprint_gives_away_no_card_number(store: Store) 
     assert keyed("checkout-request", canonical) in stored
 
 
-def test_a_checked_out_cart_is_not_checked_out_again_with_another_key(store: Store) -> None:
-    lines = list(store.cart.carts["crt-1"])
-    first = store.checkout(key="key-first-0001").get_json()
+def test_a_checked_out_cart_is_not_checked_out_again_with_another_key(shop: Shop) -> None:
+    lines = list(shop.cart.carts["crt-1"])
+    first = shop.checkout(key="key-first-0001").get_json()
     for cart_still_there in (False, True):  # deleted, or its deletion failed
         if cart_still_there:
-            store.cart.carts["crt-1"] = lines
-        again = store.checkout(key="key-second-0001")
+            shop.cart.carts["crt-1"] = lines
+        again = shop.checkout(key="key-second-0001")
         assert again.status_code == 409
         problem = again.get_json()
         assert problem["type"].endswith("/cart-checked-out")
         assert first["id"] not in again.get_data(as_text=True)  # not the other buyer's link
-    assert [order["id"] for order in store.mine().get_json()["items"]] == [first["id"]]
-    assert len(store.events()) == 1
+    assert [order["id"] for order in shop.mine().get_json()["items"]] == [first["id"]]
+    assert len(shop.events()) == 1
 
 
 @pytest.fixture
@@ -101,10 +101,10 @@ def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(DynamoHandler, "call_action", atomic)
 
 
-def race(store: Store, keys: list[str]) -> list[Any]:
+def race(shop: Shop, keys: list[str]) -> list[Any]:
     """Check out crt-1 once per key, all at once: each passes its reads before any writes."""
-    store.catalog.rendezvous = threading.Barrier(len(keys))
-    clients = [store.app.test_client() for _ in keys]
+    shop.catalog.rendezvous = threading.Barrier(len(keys))
+    clients = [shop.app.test_client() for _ in keys]
     with ThreadPoolExecutor(max_workers=len(keys)) as pool:
         return list(
             pool.map(
@@ -118,28 +118,28 @@ def race(store: Store, keys: list[str]) -> list[Any]:
 
 @pytest.mark.usefixtures("atomic_dynamodb")
 def test_concurrent_checkouts_of_one_cart_with_different_keys_make_one_order(
-    store: Store,
+    shop: Shop,
 ) -> None:
-    answers = race(store, [f"key-racer-{n:04d}" for n in range(6)])
+    answers = race(shop, [f"key-racer-{n:04d}" for n in range(6)])
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [201, 409, 409, 409, 409, 409], statuses
     placed = next(answer.get_json() for answer in answers if answer.status_code == 201)
     losers = [answer.get_json() for answer in answers if answer.status_code == 409]
     assert all(problem["type"].endswith("/cart-checked-out") for problem in losers)
-    assert [order["id"] for order in store.mine().get_json()["items"]] == [placed["id"]]
-    assert [event["orderId"] for event in store.events()] == [placed["id"]]
+    assert [order["id"] for order in shop.mine().get_json()["items"]] == [placed["id"]]
+    assert [event["orderId"] for event in shop.events()] == [placed["id"]]
 
 
 @pytest.mark.usefixtures("atomic_dynamodb")
-def test_concurrent_checkouts_with_the_same_key_all_answer_the_same_order(store: Store) -> None:
-    answers = race(store, ["key-same-0001"] * 5)
+def test_concurrent_checkouts_with_the_same_key_all_answer_the_same_order(shop: Shop) -> None:
+    answers = race(shop, ["key-same-0001"] * 5)
     assert [answer.status_code for answer in answers] == [201] * 5
     assert len({answer.get_json()["id"] for answer in answers}) == 1
     assert sum(answer.headers.get("Idempotent-Replayed") == "true" for answer in answers) == 4
-    assert len(store.mine().get_json()["items"]) == 1
-    assert len(store.events()) == 1
-    assert len(store.stored("order")) == 1  # in the table itself, not only as listed
-    assert len(store.stored("idempotency")) == 1
+    assert len(shop.mine().get_json()["items"]) == 1
+    assert len(shop.events()) == 1
+    assert len(shop.stored("order")) == 1  # in the table itself, not only as listed
+    assert len(shop.stored("idempotency")) == 1
 
 
 class ConflictingClient:
@@ -167,59 +167,59 @@ class ConflictingClient:
         return self.real.transact_write_items(**request)
 
 
-def conflicting(store: Store, conflicts: int) -> None:
-    orders = store.app.extensions["orders"]
+def conflicting(shop: Shop, conflicts: int) -> None:
+    orders = shop.app.extensions["orders"]
     client = ConflictingClient(orders.store.client(), conflicts)
-    store.app.extensions["orders"] = dataclasses.replace(
+    shop.app.extensions["orders"] = dataclasses.replace(
         orders, store=dataclasses.replace(orders.store, client=lambda: client)
     )
 
 
-def test_a_transaction_conflict_is_tried_again(store: Store) -> None:
-    conflicting(store, conflicts=2)
-    assert store.checkout().status_code == 201
-    assert len(store.mine().get_json()["items"]) == 1
+def test_a_transaction_conflict_is_tried_again(shop: Shop) -> None:
+    conflicting(shop, conflicts=2)
+    assert shop.checkout().status_code == 201
+    assert len(shop.mine().get_json()["items"]) == 1
 
 
-def test_a_lasting_conflict_is_a_409_to_retry_and_writes_nothing(store: Store) -> None:
-    conflicting(store, conflicts=100)
-    answer = store.checkout()
+def test_a_lasting_conflict_is_a_409_to_retry_and_writes_nothing(shop: Shop) -> None:
+    conflicting(shop, conflicts=100)
+    answer = shop.checkout()
     assert answer.status_code == 409
     assert answer.get_json()["type"].endswith("/checkout-in-progress")
-    assert store.items() == []
-    assert "crt-1" in store.cart.carts
-    assert store.events() == []
+    assert shop.items() == []
+    assert "crt-1" in shop.cart.carts
+    assert shop.events() == []
 
 
 TOTAL = 2 * 1200 + 4500  # crt-1 at the catalog's prices
 
 
-def test_the_total_the_shopper_saw_is_the_total_charged(store: Store) -> None:
+def test_the_total_the_shopper_saw_is_the_total_charged(shop: Shop) -> None:
     expected = {"amount": TOTAL, "currency": "USD"}
-    placed = store.checkout(expectedTotal=expected)
+    placed = shop.checkout(expectedTotal=expected)
     assert placed.status_code == 201
     assert placed.get_json()["total"] == expected
 
 
-def test_a_total_that_changed_is_asked_about_and_nothing_is_written(store: Store) -> None:
-    store.catalog.set_price("kettle", 4900)  # repriced since the shopper looked
-    answer = store.checkout(expectedTotal={"amount": TOTAL, "currency": "USD"})
+def test_a_total_that_changed_is_asked_about_and_nothing_is_written(shop: Shop) -> None:
+    shop.catalog.set_price("kettle", 4900)  # repriced since the shopper looked
+    answer = shop.checkout(expectedTotal={"amount": TOTAL, "currency": "USD"})
     assert answer.status_code == 409
     problem = answer.get_json()
     assert problem["type"].endswith("/total-changed")
     assert problem["total"] == {"amount": 2 * 1200 + 4900, "currency": "USD"}
-    assert store.items() == []
-    assert "crt-1" in store.cart.carts
-    assert store.events() == []
+    assert shop.items() == []
+    assert "crt-1" in shop.cart.carts
+    assert shop.events() == []
     # Agreeing to the new total, with a new key, places the order.
-    again = store.checkout(key="key-00000002", expectedTotal=problem["total"])
+    again = shop.checkout(key="key-00000002", expectedTotal=problem["total"])
     assert again.status_code == 201
     assert again.get_json()["total"] == problem["total"]
 
 
-def test_without_an_expected_total_the_current_total_is_charged(store: Store) -> None:
-    store.catalog.set_price("kettle", 4900)
-    placed = store.checkout()
+def test_without_an_expected_total_the_current_total_is_charged(shop: Shop) -> None:
+    shop.catalog.set_price("kettle", 4900)
+    placed = shop.checkout()
     assert placed.status_code == 201
     assert placed.get_json()["total"]["amount"] == 2 * 1200 + 4900
 
@@ -234,15 +234,15 @@ def test_without_an_expected_total_the_current_total_is_charged(store: Store) ->
         {"amount": TOTAL},
     ],
 )
-def test_a_malformed_expected_total_is_a_422(store: Store, expected: dict[str, Any]) -> None:
-    answer = store.checkout(expectedTotal=expected)
+def test_a_malformed_expected_total_is_a_422(shop: Shop, expected: dict[str, Any]) -> None:
+    answer = shop.checkout(expectedTotal=expected)
     assert answer.status_code == 422
     assert answer.get_json()["errors"][0]["location"].startswith("body.expectedTotal")
-    assert store.items() == []
+    assert shop.items() == []
 
 
-def test_the_openapi_documents_the_expected_total_and_its_409(store: Store) -> None:
-    document = store.client.get("/api/orders/openapi.json").get_json()
+def test_the_openapi_documents_the_expected_total_and_its_409(shop: Shop) -> None:
+    document = shop.client.get("/api/orders/openapi.json").get_json()
     checkout = document["components"]["schemas"]["Checkout"]
     assert "expectedTotal" in checkout["properties"]
     assert "expectedTotal" not in checkout.get("required", [])
@@ -252,38 +252,38 @@ def test_the_openapi_documents_the_expected_total_and_its_409(store: Store) -> N
 # The outbox relay.
 
 
-def orders_of(store: Store) -> OrdersDependencies:
-    orders: OrdersDependencies = store.app.extensions["orders"]
+def orders_of(shop: Shop) -> OrdersDependencies:
+    orders: OrdersDependencies = shop.app.extensions["orders"]
     return orders
 
 
-def place_while_redis_is_down(store: Store, count: int) -> list[str]:
+def place_while_redis_is_down(shop: Shop, count: int) -> list[str]:
     """`count` orders whose events Redis did not take: in the outbox, leased by their checkout."""
-    store.server.connected = False
+    shop.server.connected = False
     ids = []
     for number in range(count):
-        store.cart.carts[f"crt-{number}"] = [{"productId": "mug", "quantity": 1}]
-        placed = store.checkout(key=f"key-outbox-{number:04d}", cartId=f"crt-{number}")
+        shop.cart.carts[f"crt-{number}"] = [{"productId": "mug", "quantity": 1}]
+        placed = shop.checkout(key=f"key-outbox-{number:04d}", cartId=f"crt-{number}")
         assert placed.status_code == 201  # the order stands
         ids.append(placed.get_json()["id"])
-    store.server.connected = True
+    shop.server.connected = True
     return ids
 
 
-def published(store: Store) -> list[str]:
-    return [event["orderId"] for event in store.events()]
+def published(shop: Shop) -> list[str]:
+    return [event["orderId"] for event in shop.events()]
 
 
 def test_an_event_redis_did_not_take_is_published_by_the_relay_once_its_lease_ends(
-    store: Store,
+    shop: Shop,
 ) -> None:
-    (order_id,) = place_while_redis_is_down(store, 1)
-    assert relay_unpublished(orders_of(store)) == 0  # the checkout's lease still holds it
-    assert store.events() == []
-    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
-    assert relay_unpublished(orders_of(store)) == 1
-    assert relay_unpublished(orders_of(store)) == 0  # nothing left: no second event
-    assert published(store) == [order_id]
+    (order_id,) = place_while_redis_is_down(shop, 1)
+    assert relay_unpublished(orders_of(shop)) == 0  # the checkout's lease still holds it
+    assert shop.events() == []
+    shop.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    assert relay_unpublished(orders_of(shop)) == 1
+    assert relay_unpublished(orders_of(shop)) == 0  # nothing left: no second event
+    assert published(shop) == [order_id]
 
 
 class Interleaved:
@@ -301,63 +301,63 @@ class Interleaved:
             meanwhile()
 
 
-def test_two_relays_over_one_table_publish_each_event_once(store: Store) -> None:
-    ids = place_while_redis_is_down(store, 5)
-    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
-    other = orders_of(store)  # another worker: the same table and stream
+def test_two_relays_over_one_table_publish_each_event_once(shop: Shop) -> None:
+    ids = place_while_redis_is_down(shop, 5)
+    shop.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    other = orders_of(shop)  # another worker: the same table and stream
     first = dataclasses.replace(
         other, events=Interleaved(other.events, lambda: relay_unpublished(other))
     )
     relay_unpublished(first)
-    assert sorted(published(store)) == sorted(ids)  # each once
+    assert sorted(published(shop)) == sorted(ids)  # each once
 
 
 @pytest.mark.usefixtures("atomic_dynamodb")
-def test_concurrent_relays_publish_each_event_once(store: Store) -> None:
-    ids = place_while_redis_is_down(store, 12)
-    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+def test_concurrent_relays_publish_each_event_once(shop: Shop) -> None:
+    ids = place_while_redis_is_down(shop, 12)
+    shop.clock.advance(OUTBOX_LEASE_SECONDS + 1)
     workers = [  # each its own Redis connection, as worker processes have
         dataclasses.replace(
-            orders_of(store),
-            events=EventPublisher(fakeredis.FakeRedis(server=store.server), STREAM),
+            orders_of(shop),
+            events=EventPublisher(fakeredis.FakeRedis(server=shop.server), STREAM),
         )
         for _ in range(4)
     ]
     with ThreadPoolExecutor(max_workers=len(workers)) as pool:
         list(pool.map(relay_unpublished, workers))
-    assert sorted(published(store)) == sorted(ids)
+    assert sorted(published(shop)) == sorted(ids)
 
 
-def test_a_backlog_larger_than_a_page_drains_in_one_run(store: Store) -> None:
-    ids = place_while_redis_is_down(store, 23)
-    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
-    orders = orders_of(store)
+def test_a_backlog_larger_than_a_page_drains_in_one_run(shop: Shop) -> None:
+    ids = place_while_redis_is_down(shop, 23)
+    shop.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    orders = orders_of(shop)
     paged = dataclasses.replace(orders, store=dataclasses.replace(orders.store, outbox_page=5))
     assert relay_unpublished(paged) == 23
-    assert sorted(published(store)) == sorted(ids)
+    assert sorted(published(shop)) == sorted(ids)
 
 
-def test_the_relay_stops_at_the_first_event_redis_refuses(store: Store) -> None:
-    ids = place_while_redis_is_down(store, 3)
-    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
-    store.server.connected = False
-    assert relay_unpublished(orders_of(store)) == 0
-    store.server.connected = True
-    assert relay_unpublished(orders_of(store)) == 2  # the one it tried waits for its lease
-    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
-    assert relay_unpublished(orders_of(store)) == 1
-    assert sorted(published(store)) == sorted(ids)
+def test_the_relay_stops_at_the_first_event_redis_refuses(shop: Shop) -> None:
+    ids = place_while_redis_is_down(shop, 3)
+    shop.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    shop.server.connected = False
+    assert relay_unpublished(orders_of(shop)) == 0
+    shop.server.connected = True
+    assert relay_unpublished(orders_of(shop)) == 2  # the one it tried waits for its lease
+    shop.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    assert relay_unpublished(orders_of(shop)) == 1
+    assert sorted(published(shop)) == sorted(ids)
 
 
-def test_a_replay_does_not_publish_what_its_first_attempt_is_publishing(store: Store) -> None:
-    (order_id,) = place_while_redis_is_down(store, 1)
-    replay = store.checkout(key="key-outbox-0000", cartId="crt-0")
+def test_a_replay_does_not_publish_what_its_first_attempt_is_publishing(shop: Shop) -> None:
+    (order_id,) = place_while_redis_is_down(shop, 1)
+    replay = shop.checkout(key="key-outbox-0000", cartId="crt-0")
     assert replay.headers["Idempotent-Replayed"] == "true"
-    assert store.events() == []  # the first attempt's lease holds it
-    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
-    store.checkout(key="key-outbox-0000", cartId="crt-0")  # cut short long ago: publish it
-    assert published(store) == [order_id]
-    assert relay_unpublished(orders_of(store)) == 0
+    assert shop.events() == []  # the first attempt's lease holds it
+    shop.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    shop.checkout(key="key-outbox-0000", cartId="crt-0")  # cut short long ago: publish it
+    assert published(shop) == [order_id]
+    assert relay_unpublished(orders_of(shop)) == 0
 
 
 # Emptying the cart, after the order is written.
@@ -382,34 +382,34 @@ def cleanup_failures(reason: str) -> float:
     ids=["a-5xx", "a-timeout", "an-exception", "a-4xx"],
 )
 def test_a_placed_order_is_a_201_whatever_becomes_of_its_cart(
-    store: Store, failure: Exception | int, reason: str
+    shop: Shop, failure: Exception | int, reason: str
 ) -> None:
-    store.cart.delete_fails = failure
+    shop.cart.delete_fails = failure
     before = cleanup_failures(reason)
-    placed = store.checkout()
+    placed = shop.checkout()
     assert placed.status_code == 201
     order = placed.get_json()
-    assert store.client.get(f"/api/orders/orders/{order['id']}").status_code == 200
-    assert published(store) == [order["id"]]  # and fulfillment hears of it
+    assert shop.client.get(f"/api/orders/orders/{order['id']}").status_code == 200
+    assert published(shop) == [order["id"]]  # and fulfillment hears of it
     assert cleanup_failures(reason) == before + 1
     # The cart is left, but it cannot become a second order.
-    store.cart.delete_fails = None
-    assert store.checkout(key="key-00000002").status_code == 409
+    shop.cart.delete_fails = None
+    assert shop.checkout(key="key-00000002").status_code == 409
 
 
-def test_a_cart_already_gone_is_no_cleanup_failure(store: Store) -> None:
-    store.cart.delete_fails = 404
+def test_a_cart_already_gone_is_no_cleanup_failure(shop: Shop) -> None:
+    shop.cart.delete_fails = 404
     before = [cleanup_failures(reason) for reason in REASONS]
-    assert store.checkout().status_code == 201
+    assert shop.checkout().status_code == 201
     assert [cleanup_failures(reason) for reason in REASONS] == before
 
 
 # Prices.
 
 
-def test_lines_are_priced_from_catalogs_current_data_not_its_cache(store: Store) -> None:
-    store.catalog.set_price("mug", 1500)  # written a moment ago; the cached read still says 1200
-    order = store.checkout().get_json()
+def test_lines_are_priced_from_catalogs_current_data_not_its_cache(shop: Shop) -> None:
+    shop.catalog.set_price("mug", 1500)  # written a moment ago; the cached read still says 1200
+    order = shop.checkout().get_json()
     assert [(item["productId"], item["unitPrice"]["amount"]) for item in order["items"]] == [
         ("mug", 1500),
         ("kettle", 4500),
@@ -417,13 +417,13 @@ def test_lines_are_priced_from_catalogs_current_data_not_its_cache(store: Store)
     assert order["total"]["amount"] == 2 * 1500 + 4500
 
 
-def test_a_product_catalog_no_longer_has_is_a_422_even_if_still_cached(store: Store) -> None:
-    del store.catalog.products["kettle"]
-    answer = store.checkout()
+def test_a_product_catalog_no_longer_has_is_a_422_even_if_still_cached(shop: Shop) -> None:
+    del shop.catalog.products["kettle"]
+    answer = shop.checkout()
     assert answer.status_code == 422
     assert answer.get_json()["type"].endswith("/product-unavailable")
     assert answer.get_json()["productId"] == "kettle"
-    assert store.items() == []
+    assert shop.items() == []
 
 
 class ThrottledOutbox:
@@ -442,30 +442,30 @@ class ThrottledOutbox:
         return self.real.update_item(**request)
 
 
-def test_a_placed_order_is_a_201_when_its_outbox_entry_cannot_be_cleared(store: Store) -> None:
-    orders = orders_of(store)
+def test_a_placed_order_is_a_201_when_its_outbox_entry_cannot_be_cleared(shop: Shop) -> None:
+    orders = orders_of(shop)
     client = ThrottledOutbox(orders.store.client())
-    store.app.extensions["orders"] = dataclasses.replace(
+    shop.app.extensions["orders"] = dataclasses.replace(
         orders, store=dataclasses.replace(orders.store, client=lambda: client)
     )
-    placed = store.checkout()
+    placed = shop.checkout()
     assert placed.status_code == 201
-    assert published(store) == [placed.get_json()["id"]]
+    assert published(shop) == [placed.get_json()["id"]]
 
 
 # The relay when nothing failed.
 
 
-def test_an_order_published_at_checkout_leaves_the_relay_nothing_to_do(store: Store) -> None:
-    order_id = store.checkout().get_json()["id"]
-    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
-    assert relay_unpublished(orders_of(store)) == 0
-    assert published(store) == [order_id]
+def test_an_order_published_at_checkout_leaves_the_relay_nothing_to_do(shop: Shop) -> None:
+    order_id = shop.checkout().get_json()["id"]
+    shop.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    assert relay_unpublished(orders_of(shop)) == 0
+    assert published(shop) == [order_id]
 
 
-def test_a_relay_told_to_stop_publishes_nothing(store: Store) -> None:
-    place_while_redis_is_down(store, 2)
-    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
-    assert relay_unpublished(orders_of(store), stop=lambda: True) == 0
-    assert store.events() == []
-    assert relay_unpublished(orders_of(store)) == 2  # the next run takes them
+def test_a_relay_told_to_stop_publishes_nothing(shop: Shop) -> None:
+    place_while_redis_is_down(shop, 2)
+    shop.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    assert relay_unpublished(orders_of(shop), stop=lambda: True) == 0
+    assert shop.events() == []
+    assert relay_unpublished(orders_of(shop)) == 2  # the next run takes them

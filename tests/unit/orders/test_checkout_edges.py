@@ -8,7 +8,7 @@ import logging
 
 import pytest
 from tests.neighbours import json_answer
-from tests.unit.orders.conftest import Store
+from tests.unit.orders.conftest import Shop
 from tests.unit.orders.test_checkout import (
     REASONS,
     cleanup_failures,
@@ -22,40 +22,40 @@ from orders.checkout import relay_unpublished
 from orders.store import OUTBOX_LEASE_SECONDS
 
 
-def test_an_order_keeps_the_cards_last_four_digits_only(store: Store) -> None:
-    placed = store.checkout(payment={"card": "4000056655665556"})
+def test_an_order_keeps_the_cards_last_four_digits_only(shop: Shop) -> None:
+    placed = shop.checkout(payment={"card": "4000056655665556"})
     assert placed.status_code == 201
     order_id = placed.get_json()["id"]
     assert placed.get_json()["paymentLast4"] == "5556"
-    assert store.client.get(f"/api/orders/orders/{order_id}").get_json()["paymentLast4"] == "5556"
-    (stored,) = [item for item in store.items() if item["pk"]["S"] == f"order#{order_id}"]
+    assert shop.client.get(f"/api/orders/orders/{order_id}").get_json()["paymentLast4"] == "5556"
+    (stored,) = [item for item in shop.items() if item["pk"]["S"] == f"order#{order_id}"]
     assert stored["paymentLast4"] == {"S": "5556"}
 
 
 def test_a_conflict_through_three_attempts_is_a_409_and_the_retry_places_the_order(
-    store: Store,
+    shop: Shop,
 ) -> None:
-    conflicting(store, conflicts=3)  # every attempt of one checkout
-    answer = store.checkout()
+    conflicting(shop, conflicts=3)  # every attempt of one checkout
+    answer = shop.checkout()
     assert answer.status_code == 409
     assert answer.get_json()["type"].endswith("/checkout-in-progress")
-    assert store.items() == []
-    retried = store.checkout()  # the other transaction is done: the same key again
+    assert shop.items() == []
+    retried = shop.checkout()  # the other transaction is done: the same key again
     assert retried.status_code == 201
     assert retried.headers.get("Idempotent-Replayed") is None
-    assert len(store.mine().get_json()["items"]) == 1
+    assert len(shop.mine().get_json()["items"]) == 1
 
 
-def test_an_emptied_cart_is_no_cleanup_failure(store: Store) -> None:
+def test_an_emptied_cart_is_no_cleanup_failure(shop: Shop) -> None:
     before = [cleanup_failures(reason) for reason in REASONS]
-    assert store.checkout().status_code == 201
-    assert "crt-1" not in store.cart.carts
+    assert shop.checkout().status_code == 201
+    assert "crt-1" not in shop.cart.carts
     assert [cleanup_failures(reason) for reason in REASONS] == before
 
 
-def test_a_changed_total_is_named_in_the_answer(store: Store) -> None:
-    store.catalog.set_price("kettle", 4905)
-    answer = store.checkout(expectedTotal={"amount": 2 * 1200 + 4500, "currency": "USD"})
+def test_a_changed_total_is_named_in_the_answer(shop: Shop) -> None:
+    shop.catalog.set_price("kettle", 4905)
+    answer = shop.checkout(expectedTotal={"amount": 2 * 1200 + 4500, "currency": "USD"})
     assert answer.status_code == 409
     assert answer.get_json()["detail"].startswith(
         "The total is now 73.05 USD, not the 69.00 USD shown;"
@@ -63,58 +63,58 @@ def test_a_changed_total_is_named_in_the_answer(store: Store) -> None:
 
 
 def test_a_cart_the_cart_service_refuses_to_show_is_a_502_and_no_order(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store.cart, "answer", lambda request: json_answer(403, {"status": 403}))
-    answer = store.checkout()
+    monkeypatch.setattr(shop.cart, "answer", lambda request: json_answer(403, {"status": 403}))
+    answer = shop.checkout()
     assert answer.status_code == 502
-    assert store.items() == []
+    assert shop.items() == []
 
 
-def test_a_cart_line_naming_no_product_is_a_422_and_no_catalog_call(store: Store) -> None:
-    store.cart.carts["crt-1"] = [{"productId": "../internal/admin", "quantity": 1}]
-    answer = store.checkout()
+def test_a_cart_line_naming_no_product_is_a_422_and_no_catalog_call(shop: Shop) -> None:
+    shop.cart.carts["crt-1"] = [{"productId": "../internal/admin", "quantity": 1}]
+    answer = shop.checkout()
     assert answer.status_code == 422
-    assert store.catalog.calls == []
-    assert store.items() == []
+    assert shop.catalog.calls == []
+    assert shop.items() == []
 
 
-def test_the_fingerprint_of_a_name_beyond_ascii_is_its_utf8_json(store: Store) -> None:
+def test_the_fingerprint_of_a_name_beyond_ascii_is_its_utf8_json(shop: Shop) -> None:
     """The form of the stored fingerprints is fixed: a retry after a deploy must still match."""
     customer = {
         "email": "zoe@example.com",
         "name": "Zoë Ångström",
         "address": {"line1": "1 Rue", "city": "Brûlon", "postalCode": "72350", "country": "FR"},
     }
-    assert store.checkout(customer=customer).status_code == 201
+    assert shop.checkout(customer=customer).status_code == 201
     request = {
         "cartId": "crt-1",
         "customer": customer,
         "payment": {"cardLast4": "4242"},
     }
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    assert keyed("checkout-request", canonical) in json.dumps(store.items())
+    assert keyed("checkout-request", canonical) in json.dumps(shop.items())
 
 
 def test_a_relay_logs_what_it_published_and_nothing_when_it_had_nothing(
-    store: Store, caplog: pytest.LogCaptureFixture
+    shop: Shop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    place_while_redis_is_down(store, 2)
-    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    place_while_redis_is_down(shop, 2)
+    shop.clock.advance(OUTBOX_LEASE_SECONDS + 1)
     with caplog.at_level(logging.INFO, logger="orders.checkout"):
-        assert relay_unpublished(orders_of(store)) == 2
-        assert relay_unpublished(orders_of(store)) == 0  # every few seconds in each worker
+        assert relay_unpublished(orders_of(shop)) == 2
+        assert relay_unpublished(orders_of(shop)) == 0  # every few seconds in each worker
     relayed = [record for record in caplog.records if record.getMessage() == "outbox relayed"]
     assert [record.__dict__["events"] for record in relayed] == [2]
 
 
 def test_an_order_another_relay_took_meanwhile_is_skipped_and_the_rest_published(
-    store: Store,
+    shop: Shop,
 ) -> None:
     # The outbox index is ordered by order id: the relay meets `taken` first.
-    taken, rest = sorted(place_while_redis_is_down(store, 2))
-    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)
-    orders = orders_of(store)
+    taken, rest = sorted(place_while_redis_is_down(shop, 2))
+    shop.clock.advance(OUTBOX_LEASE_SECONDS + 1)
+    orders = orders_of(shop)
     leased: list[str] = []
 
     def another_relay_is_quicker() -> bool:
@@ -125,4 +125,4 @@ def test_an_order_another_relay_took_meanwhile_is_skipped_and_the_rest_published
         return False
 
     assert relay_unpublished(orders, another_relay_is_quicker) == 1
-    assert [event["orderId"] for event in store.events()] == [rest]
+    assert [event["orderId"] for event in shop.events()] == [rest]

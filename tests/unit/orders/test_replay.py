@@ -8,34 +8,34 @@ from __future__ import annotations
 
 import json
 
-from tests.unit.orders.conftest import Store
+from tests.unit.orders.conftest import Shop
 
 from orders.store import OUTBOX_LEASE_SECONDS
 
 
-def test_a_replay_publishes_the_event_its_first_attempt_could_not(store: Store) -> None:
-    store.server.connected = False  # Redis refuses the first attempt's event
-    first = store.checkout(key="key-replay-0001")
+def test_a_replay_publishes_the_event_its_first_attempt_could_not(shop: Shop) -> None:
+    shop.server.connected = False  # Redis refuses the first attempt's event
+    first = shop.checkout(key="key-replay-0001")
     assert first.status_code == 201
-    store.server.connected = True
-    assert store.events() == []
-    store.clock.advance(OUTBOX_LEASE_SECONDS + 1)  # the first attempt's lease has ended
+    shop.server.connected = True
+    assert shop.events() == []
+    shop.clock.advance(OUTBOX_LEASE_SECONDS + 1)  # the first attempt's lease has ended
 
-    again = store.checkout(key="key-replay-0001")
+    again = shop.checkout(key="key-replay-0001")
 
     assert again.status_code == 201
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.get_json()["id"] == first.get_json()["id"]
-    assert [event["orderId"] for event in store.events()] == [first.get_json()["id"]]
-    assert store.checkout(key="key-replay-0001").status_code == 201
-    assert len(store.events()) == 1  # a second replay publishes nothing more
+    assert [event["orderId"] for event in shop.events()] == [first.get_json()["id"]]
+    assert shop.checkout(key="key-replay-0001").status_code == 201
+    assert len(shop.events()) == 1  # a second replay publishes nothing more
 
     order_id = first.get_json()["id"]
-    (order,) = store.stored("order")  # three attempts, one order
+    (order,) = shop.stored("order")  # three attempts, one order
     assert order["pk"]["S"] == f"order#{order_id}"
-    (record,) = store.stored("idempotency")
+    (record,) = shop.stored("idempotency")
     assert record["orderId"]["S"] == order_id
-    (claim,) = store.stored("cart")
+    (claim,) = shop.stored("cart")
     assert claim["pk"]["S"] == "cart#crt-1"
     assert order["paymentLast4"]["S"] == "4242"
-    assert "4242424242424242" not in json.dumps(store.items())
+    assert "4242424242424242" not in json.dumps(shop.items())
