@@ -195,16 +195,12 @@ def test_an_error_of_the_loader_reaches_the_caller_and_is_not_cached(
 # Writes
 
 
-class Store:
-    """What the loader reads: the product as the store has it, changed by `write`."""
-
-    def __init__(self, value: bytes) -> None:
-        self.value = value
-        self.loads = 0
+class Store(Loader):
+    """The product as the store has it: a loader whose value `write` changes, marking the cache
+    around it as the catalog's writes do."""
 
     def load(self) -> bytes:
-        self.loads += 1
-        return self.value
+        return self()
 
     def write(self, cache: ReadThroughCache, value: bytes, key: str = "product:1") -> None:
         with cache.writing([cache.key(key)]):
@@ -223,7 +219,7 @@ def test_a_written_entry_is_loaded_again(cache: ReadThroughCache, lookups: Any) 
     assert read_from(cache, store) == b"v2"
     assert read_from(cache, store) == b"v2"
     assert lookups.since() == {**NOTHING, "miss": 1, "hit": 1}
-    assert store.loads == 2
+    assert store.calls == 2
 
 
 def test_a_write_bumps_the_list_generation_before_and_after(cache: ReadThroughCache) -> None:
@@ -276,7 +272,7 @@ def test_while_a_write_is_under_way_readers_load_and_cache_nothing(
         assert redis.get(cache.key("product:1")) is None
     assert clock.now == started  # ...at once: nobody's fill is waited for
     assert lookups.since() == {**NOTHING, "miss": 3}
-    assert store.loads == 3
+    assert store.calls == 3
     assert read_from(cache, store) == b"v2"
     assert redis.get(cache.key("product:1")) == b"v2"
 
