@@ -60,6 +60,8 @@ SERVICE ?=
 MODULES ?=
 PORT ?= 8080
 SERVICE_PORT ?= http
+# make e2e's own cluster (never kind-up's emporium: the run deletes it at the end).
+E2E_CLUSTER ?= emporium-e2e
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -155,8 +157,14 @@ kind-up: ## a kind cluster "emporium", the store's images loaded (context kind-e
 kind-down: ## delete the kind cluster "emporium"
 	tests/kind/cluster down
 
+# pytest deletes its cluster in its own teardown, and on Ctrl-C too; a run that ends otherwise
+# (a CI timeout's SIGTERM, a crash) deletes it here (deleting a cluster that is gone does nothing).
 e2e: $(VENV)/.synced ## the store on a new kind cluster: helm install, the journey, faults; then deleted
-	$(BIN)/pytest -m e2e tests/e2e
+	@trap 'status=$$?; if ((status != 0)); then echo "e2e: exit $$status: deleting the kind cluster $(E2E_CLUSTER)" >&2; \
+		KIND_CLUSTER_NAME=$(E2E_CLUSTER) tests/kind/cluster down; fi' EXIT; \
+	trap 'exit 130' INT; trap 'exit 143' TERM HUP; \
+	echo "e2e: pytest -m e2e tests/e2e (kind cluster $(E2E_CLUSTER))"; \
+	KIND_CLUSTER_NAME=$(E2E_CLUSTER) $(BIN)/pytest -m e2e tests/e2e
 
 clean: ## remove the virtual environments and caches
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* .coverage-*

@@ -3,8 +3,10 @@
 One session: `tests/kind/cluster up` (the node image, a new cluster, the store's images loaded),
 `helm install --wait` with values-kind.yaml, then the tests, which talk to the cluster with the
 Kubernetes client and to the store through `kubectl port-forward` to the edge. The cluster is
-deleted at the end whatever happened. When a test fails, the namespace's events and every pod's
-logs are printed.
+deleted at the end whatever happened, and the end checks that kind lists no such cluster and
+Docker runs none of its nodes. When anything fails (a test, or a session fixture such as the
+install), the events and every pod's logs of the store's namespace and of kube-system are printed
+at once.
 
 Every figure the run measures (the cluster's start, the install, the journey) is printed at the
 end of the run.
@@ -14,15 +16,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,9 +172,14 @@ class Cluster:
         return "\n".join(lines)
 
 
+# The cluster while the session has it: what a failure's report reads.
+ACTIVE: list[Cluster] = []
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    """A new kind cluster with the store's images, deleted at the end of the session."""
+    """A new kind cluster with the store's images, deleted at the end of the session; the
+    session fails if anything of it is left."""
     with tempfile.TemporaryDirectory(prefix="emporium-e2e-") as home:
         kubeconfig = str(Path(home) / "kubeconfig")
         env = {**os.environ, "KUBECONFIG": kubeconfig, "KIND_CLUSTER_NAME": CLUSTER}
@@ -185,9 +195,32 @@ def cluster() -> Iterator[Cluster]:
             )
             api = config.new_client_from_config(config_file=kubeconfig)
             with api:
-                yield Cluster(kubeconfig, env, api)
+                ACTIVE.append(Cluster(kubeconfig, env, api))
+                yield ACTIVE[-1]
         finally:
+            ACTIVE.clear()
+            started = time.monotonic()
             subprocess.run([str(KIND / "cluster"), "down"], env=env, check=False, timeout=300)
+            left = left_running(env)
+            if left:
+                pytest.fail(f"after tests/kind/cluster down: {left}", pytrace=False)
+            figure("cluster deleted (kind delete cluster)", time.monotonic() - started)
+
+
+def left_running(env: dict[str, str]) -> str:
+    """What is left of the cluster CLUSTER: kind still lists it, or Docker still has a
+    container of it (running or stopped, by the label kind gives its nodes). Empty if nothing."""
+    clusters = run(str(KIND / "cluster"), "kind", "get", "clusters", env=env, timeout=120)
+    containers = run(
+        "docker", "ps", "--all", "--filter", f"label=io.x-k8s.kind.cluster={CLUSTER}",
+        "--format", "{{.Names}} ({{.Status}})", timeout=60,
+    ).split("\n")  # fmt: skip
+    left = []
+    if CLUSTER in clusters.split():
+        left.append(f"kind get clusters still lists {CLUSTER}")
+    if any(containers):
+        left.append(f"Docker still has its containers: {', '.join(c for c in containers if c)}")
+    return "; ".join(left)
 
 
 def random_secret() -> str:
@@ -219,6 +252,7 @@ def release(cluster: Cluster) -> str:
         "--wait",
         "--timeout",
         "10m",
+        timeout=900,  # helm's own timeout first: it names what is not ready
     )
     figure("helm install --wait (every pod ready)", time.monotonic() - started)
     return RELEASE
@@ -230,41 +264,112 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def make_port_forward(service: str, port: int) -> list[str]:
+    """The README's command (Debug with port-forward and logs) for `service` on `port`."""
+    return ["make", "port-forward", f"SERVICE={service}", f"PORT={port}"]
+
+
 @contextlib.contextmanager
-def port_forward(cluster: Cluster, target: str, remote: int) -> Iterator[str]:
-    """`kubectl port-forward` to `target` (service/NAME, pod/NAME) as the README says; yields
-    the local URL once it answers."""
+def port_forward(cluster: Cluster, service: str, command: list[str] | None = None) -> Iterator[str]:
+    """`make port-forward SERVICE=<service> PORT=<a free port>`, or `command` with its PORT=
+    made a free port, with the cluster's kubeconfig and kubectl; yields the local URL once it
+    answers /healthz."""
     port = free_port()
+    if command is None:
+        command = make_port_forward(service, port)
+    command = [f"PORT={port}" if arg.startswith("PORT=") else arg for arg in command]
+    with background(cluster, command) as (process, lines):
+        url = f"http://127.0.0.1:{port}"
+        seen: list[str] = []
+        deadline = time.monotonic() + 30
+        while True:
+            seen += drain(lines)
+            assert process.poll() is None, f"{' '.join(command)} ended:\n{''.join(seen)}"
+            try:
+                requests.get(url + "/healthz", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, (
+                    f"{' '.join(command)} never answered on {url}:\n{''.join(seen)}"
+                )
+                time.sleep(0.2)
+        yield url
+
+
+@contextlib.contextmanager
+def background(
+    cluster: Cluster, command: list[str]
+) -> Iterator[tuple[subprocess.Popen[str], queue.Queue[str | None]]]:
+    """`command` (a make target, run from the repository) against the cluster: its kubeconfig
+    and the kubectl built with its node image. Yields the process and its output's lines;
+    stopped at the end with the whole process group (make, its shell, kubectl), as Ctrl-C does."""
+    outer_make = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # make e2e's own: not the command's
+    env = {k: v for k, v in cluster.env.items() if k not in outer_make}
+    env["KUBECTL"] = tool("kubectl")
     with subprocess.Popen(
-        [
-            tool("kubectl"),
-            "--kubeconfig",
-            cluster.kubeconfig,
-            "--namespace",
-            NAMESPACE,
-            "port-forward",
-            target,
-            f"{port}:{remote}",
-        ],
+        command,
+        cwd=ROOT,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    ) as forward:
+        start_new_session=True,
+    ) as process:
         try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                assert forward.poll() is None, forward.stdout.read() if forward.stdout else ""
-                try:
-                    requests.get(url + "/healthz", timeout=2)
-                    break
-                except requests.ConnectionError:
-                    assert time.monotonic() < deadline, f"port-forward to {target} never answered"
-                    time.sleep(0.2)
-            yield url
+            yield process, lines_of(process)
         finally:
-            forward.terminate()
-            forward.wait(10)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                raise
+
+
+def lines_of(process: subprocess.Popen[str]) -> queue.Queue[str | None]:
+    """The process's output, line by line, read on a thread of its own; None once it ends."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def drain(lines: queue.Queue[str | None]) -> list[str]:
+    """The lines read so far."""
+    got = []
+    with contextlib.suppress(queue.Empty):
+        while (line := lines.get_nowait()) is not None:
+            got.append(line)
+    return got
+
+
+def wait_for_line(
+    lines: queue.Queue[str | None],
+    wanted: Callable[[str], bool],
+    seen: list[str],
+    timeout: float,
+    what: str,
+) -> str:
+    """The first line for which `wanted` is true; fails naming `what` after `timeout`, or when
+    the output ends, with the last lines seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"{what}: not printed in {timeout} s:\n{''.join(seen[-60:])}")
+        if line is None:
+            pytest.fail(f"{what}: the output ended first:\n{''.join(seen[-80:])}")
+        seen.append(line)
+        if wanted(line):
+            return line
 
 
 @dataclass
@@ -284,33 +389,36 @@ class KindStore(StoreClient):
 def store(cluster: Cluster, release: str) -> Iterator[KindStore]:
     cluster.wait_deployments(NAMESPACE)
     with (
-        port_forward(cluster, f"service/{release}-edge", 8080) as url,
-        port_forward(cluster, f"service/{release}-oidc-issuer", 8086) as issuer_url,
+        port_forward(cluster, "edge") as url,
+        port_forward(cluster, "oidc-issuer") as issuer_url,
         requests.Session() as http,
     ):
         yield KindStore(url, http, issuer_url)
 
 
+# Failures reported already: a session fixture's error is raised again for every test that
+# asks for the fixture, and its report is printed once.
+REPORTED: list[BaseException] = []
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """On any failure while the cluster is up (a test, its setup, such as helm install --wait or
+    the Deployments' wait, or a teardown): the events and every pod's logs of the store's
+    namespace and of kube-system, printed at once (not at the end, which a run killed for
+    its time would never reach)."""
     report = yield
-    if report.failed:
-        item.stash[FAILED] = True
+    error = call.excinfo.value if call.excinfo else None
+    if not report.failed or not ACTIVE or any(error is seen for seen in REPORTED):
+        return report
+    if error is not None:
+        REPORTED.append(error)
+    try:
+        text = "\n".join(ACTIVE[-1].report(namespace) for namespace in (NAMESPACE, "kube-system"))
+    except Exception as failure:  # the report must not hide the failure it reports
+        text = f"(the cluster could not be read: {failure!r})"
+    print(
+        f"\ne2e: {item.nodeid} failed in {report.when}: the cluster's events and logs\n{text}",
+        file=sys.stderr,
+    )
     return report
-
-
-FAILED = pytest.StashKey[bool]()
-
-
-@pytest.fixture(autouse=True)
-def report_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
-    """On a failure, the events and every pod's logs of the store's namespace."""
-    yield
-    if not request.node.stash.get(FAILED, False):
-        return
-    cluster: Cluster | None = None
-    with contextlib.suppress(pytest.FixtureLookupError, pytest.fail.Exception):
-        cluster = request.getfixturevalue("cluster")
-    if cluster is not None:
-        with contextlib.suppress(Exception):
-            print(cluster.report(NAMESPACE), file=sys.stderr)

@@ -4,10 +4,12 @@ NetworkPolicies enforced."""
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 import subprocess
 import time
 import uuid
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -19,10 +21,14 @@ from tests.e2e.conftest import (
     ROOT,
     Cluster,
     KindStore,
+    background,
     figure,
     port_forward,
     tool,
+    wait_for_line,
 )
+from tests.e2e.journey import shopping_journey
+from tests.integration.test_readme import readme_commands
 from tests.unit.chart.conftest import EKS
 from tests.unit.chart.conftest import NAMESPACE as EKS_NAMESPACE
 from tests.unit.chart.conftest import RELEASE as EKS_RELEASE
@@ -33,63 +39,80 @@ pytestmark = pytest.mark.e2e
 STREAM = "emporium:orders:events"  # where orders publishes and fulfillment's group reads
 
 
-def shipped_after(order: dict[str, Any]) -> float:
-    """Seconds from the order's PLACED to its SHIPPED, from its status history."""
-    at = {c["status"]: datetime.fromisoformat(c["at"]) for c in order["statusHistory"]}
-    return (at["SHIPPED"] - at["PLACED"]).total_seconds()
-
-
 def test_helm_test_passes(cluster: Cluster, release: str) -> None:
     started = time.monotonic()
     cluster.helm("test", release, "--namespace", NAMESPACE, "--timeout", "5m")
     figure("helm test", time.monotonic() - started)
 
 
-def test_a_shopper_browses_checks_out_and_the_order_ships(store: KindStore) -> None:
-    assert store.call("GET", "/").status_code == 200  # the UI, through the same edge
-    categories = store.call("GET", "/api/catalog/categories").json()["items"]
-    listing = store.call("GET", f"/api/catalog/products?category={categories[0]['id']}&limit=2")
-    first, second = listing.json()["items"]
-    cart_id = store.cart_with((first["id"], 2), (second["id"], 1))
-    expected = 2 * first["price"]["amount"] + second["price"]["amount"]
-    assert store.call("GET", f"/api/cart/carts/{cart_id}").json()["subtotal"]["amount"] == expected
-
-    key = str(uuid.uuid4())
-    sent = time.monotonic()
-    placed = store.checkout(cart_id, key=key)
-    assert placed.status_code == 201, placed.text
-    order = placed.json()
-    assert order["total"]["amount"] == expected
-    shipped = store.wait_final(order["id"], timeout=60)
-    figure("checkout sent to SHIPPED seen (through the port-forward)", time.monotonic() - sent)
-    assert shipped["status"] == "SHIPPED"
-    assert [c["status"] for c in shipped["statusHistory"]] == ["PLACED", "PAID", "SHIPPED"]
-    figure("PLACED to SHIPPED (the order's own history)", shipped_after(shipped))
-
-    replay = store.checkout(cart_id, key=key)  # the same checkout, sent again
-    assert replay.status_code == 201, replay.text
-    assert replay.json()["id"] == order["id"]
-    signed_in = {"Authorization": f"Bearer {store.id_token('ada@example.com')}"}
-    mine = store.call("GET", "/api/orders/orders?limit=100", headers=signed_in)
-    assert mine.status_code == 200, mine.text
-    assert [o["id"] for o in mine.json()["items"]].count(order["id"]) == 1
-    assert store.call("GET", "/api/orders/orders?limit=100").status_code == 401  # not signed in
+def test_the_shopping_journey(store: KindStore) -> None:
+    """Browse, cart, checkout to SHIPPED, sign in and see the order, a declined card, an
+    idempotent replay: through a port-forward to the edge, as the release's notes say."""
+    shopping_journey(store, "helm install")
 
 
-def test_a_card_ending_0000_is_declined(store: KindStore) -> None:
-    order = store.checkout(store.cart_with(("cast-iron-skillet", 1)), card="4000000000000000")
-    assert order.status_code == 201, order.text
-    final = store.wait_final(order.json()["id"], timeout=60)
-    assert [c["status"] for c in final["statusHistory"]] == ["PLACED", "PAYMENT_DECLINED"]
+PORT_FORWARD_AND_LOGS = readme_commands("Debug with port-forward and logs")
 
 
-def test_port_forward_to_a_service_as_the_readme_says(cluster: Cluster, release: str) -> None:
-    """`kubectl port-forward service/<release>-catalog`, straight to one service."""
+def readme_command(start: str) -> list[str]:
+    """The README's command (Debug with port-forward and logs) that starts with `start`."""
+    (command,) = [c for c in PORT_FORWARD_AND_LOGS if c.startswith(start)]
+    return shlex.split(command, comments=True)
+
+
+def test_port_forward_to_a_service_as_the_readme_says(
+    cluster: Cluster, release: str, store: KindStore
+) -> None:
+    """`make port-forward SERVICE=catalog PORT=8081` (another free port here), straight to one
+    service by its named port."""
     cluster.wait_deployments(NAMESPACE)
-    with port_forward(cluster, f"service/{release}-catalog", 8080) as url:
+    command = readme_command("make port-forward SERVICE=catalog ")
+    with port_forward(cluster, "catalog", command) as url:
         answer = requests.get(url + "/api/catalog/products/cast-iron-skillet", timeout=10)
         assert answer.status_code == 200, answer.text
         assert answer.json()["id"] == "cast-iron-skillet"
+
+
+def test_make_logs_follows_every_pod_of_a_service(cluster: Cluster, release: str) -> None:
+    """`make logs SERVICE=catalog` (the README's `make logs SERVICE=orders`, for catalog):
+    followed, each line prefixed with its pod, one JSON object a line; a request made while it
+    runs shows up in it with its request id."""
+    command = readme_command("make logs SERVICE=")
+    command = ["SERVICE=catalog" if arg.startswith("SERVICE=") else arg for arg in command]
+    cluster.wait_deployments(NAMESPACE)
+    pods = {p.metadata.name for p in pods_of(cluster, release, "catalog")}
+    prefixed = re.compile(r"\[pod/(?P<pod>[^/\]]+)/(?P<container>[^\]]+)\] (?P<line>\{.*\})$")
+    seen: list[str] = []
+
+    def entry(line: str) -> dict[str, Any]:
+        """The JSON object of a line prefixed with a catalog pod, else {}."""
+        found = prefixed.match(line.rstrip("\n"))
+        if not found or found["pod"] not in pods:
+            return {}
+        try:
+            parsed: dict[str, Any] = json.loads(found["line"])
+        except json.JSONDecodeError:
+            return {}
+        return parsed
+
+    with background(cluster, command) as (_, lines), port_forward(cluster, "catalog") as url:
+        first = wait_for_line(lines, lambda line: bool(entry(line)), seen, 60, "make logs")
+        assert entry(first)["service"] == "catalog"
+        request_id = f"e2e-logs-{uuid.uuid4()}"
+        answer = requests.get(
+            f"{url}/api/catalog/products/cast-iron-skillet",
+            headers={"X-Request-ID": request_id},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        mine = wait_for_line(
+            lines,
+            lambda line: entry(line).get("requestId") == request_id,
+            seen,
+            60,
+            f"make logs: the access line of request {request_id}",
+        )
+    assert entry(mine)["path"] == "/api/catalog/products/cast-iron-skillet"
 
 
 def pods_of(cluster: Cluster, release: str, component: str) -> list[Any]:

@@ -1,7 +1,8 @@
 """skaffold on the kind cluster, as `make dev` runs it: `skaffold run --profile kind` builds the
-images of docker/, loads them with `kind load` and releases the same store, and the journey
-passes again; then a short `skaffold dev` picks up a new file of the UI and serves it without a
-rebuild (its file sync), and uninstalls the release when stopped.
+images of docker/, loads them with `kind load` and releases the same store, and the whole
+shopping journey passes again; then a short `skaffold dev` picks up a change to one of the UI's
+own files and serves it without a rebuild (its file sync), and uninstalls the release when
+stopped.
 
 It runs after test_store_on_kind.py (pytest takes the files in order) and replaces that release:
 skaffold.yaml's release has the same name and namespace."""
@@ -9,14 +10,11 @@ skaffold.yaml's release has the same name and namespace."""
 from __future__ import annotations
 
 import os
-import queue
-import secrets
 import signal
 import subprocess
-import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,16 +26,20 @@ from tests.e2e.conftest import (
     Cluster,
     KindStore,
     figure,
+    lines_of,
     port_forward,
     tool,
+    wait_for_line,
 )
+from tests.e2e.journey import shopping_journey
 from tests.integration.deploy_tools import deploy_tool
 from tests.integration.test_skaffold import DEFAULT_BASE, STAND_INS, image_here
 from tests.waits import eventually
 
 pytestmark = pytest.mark.e2e
 
-PROBE_DIR = ROOT / "services" / "ui" / "static"
+UI_STATIC = ROOT / "services" / "ui" / "static"
+UI_FILE = UI_STATIC / "css" / "app.css"
 
 
 @pytest.fixture(scope="module")
@@ -73,20 +75,14 @@ def skaffold(env: dict[str, str], *args: str, timeout: float) -> None:
 
 
 def journey(cluster: Cluster) -> None:
-    """Browse, checkout to SHIPPED, and the order in the signed-in customer's list."""
+    """The journey of test_store_on_kind.py, through port-forwards to this release's edge and
+    development issuer."""
     with (
-        port_forward(cluster, "service/emporium-edge", 8080) as url,
-        port_forward(cluster, "service/emporium-oidc-issuer", 8086) as issuer_url,
+        port_forward(cluster, "edge") as url,
+        port_forward(cluster, "oidc-issuer") as issuer_url,
         requests.Session() as http,
     ):
-        store = KindStore(url, http, issuer_url)
-        placed = store.checkout(store.cart_with(("cast-iron-skillet", 1)), key=str(uuid.uuid4()))
-        assert placed.status_code == 201, placed.text
-        assert store.wait_final(placed.json()["id"], timeout=60)["status"] == "SHIPPED"
-        token = store.id_token("ada@example.com")  # the buyer of tests/shoppers.py's checkout
-        mine = store.call("GET", "/api/orders/orders", headers={"Authorization": f"Bearer {token}"})
-        assert mine.status_code == 200, mine.text
-        assert placed.json()["id"] in [o["id"] for o in mine.json()["items"]]
+        shopping_journey(KindStore(url, http, issuer_url), "skaffold run")
 
 
 def test_skaffold_run_releases_the_same_store(
@@ -101,47 +97,24 @@ def test_skaffold_run_releases_the_same_store(
 
 
 @pytest.fixture
-def probe_file() -> Iterator[Path]:
-    path = PROBE_DIR / f"e2e-sync-probe-{secrets.token_hex(4)}.txt"
+def changed_file() -> Iterator[Path]:
+    """One of the UI's own files (its stylesheet), for the test to change; restored after."""
+    before = UI_FILE.read_bytes()
     try:
-        yield path
+        yield UI_FILE
     finally:
-        path.unlink(missing_ok=True)
+        UI_FILE.write_bytes(before)
 
 
-def lines_of(process: subprocess.Popen[str]) -> queue.Queue[str | None]:
-    """The process's output, line by line, read on a thread of its own; None once it ends."""
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
-    return lines
-
-
-def wait_for_line(
-    lines: queue.Queue[str | None], text: str, seen: list[str], timeout: float
-) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            pytest.fail(f"skaffold dev never printed {text!r}:\n{''.join(seen[-60:])}")
-        if line is None:
-            pytest.fail(f"skaffold dev ended before it printed {text!r}:\n{''.join(seen[-80:])}")
-        seen.append(line)
-        if text in line:
-            return
+def has(text: str) -> Callable[[str], bool]:
+    return lambda line: text in line
 
 
 def test_skaffold_dev_syncs_a_ui_file_into_the_running_pod(
-    cluster: Cluster, skaffold_env: dict[str, str], probe_file: Path
+    cluster: Cluster, skaffold_env: dict[str, str], changed_file: Path
 ) -> None:
+    """The stylesheet saved with a line added while skaffold dev runs: the running ui pod
+    serves the changed file, without a rebuild."""
     command = [
         str(deploy_tool("skaffold")), "dev", "--profile", "kind", "--port-forward=off",
         "--status-check=true", "--cleanup=true",
@@ -158,17 +131,16 @@ def test_skaffold_dev_syncs_a_ui_file_into_the_running_pod(
     ) as dev:
         try:
             lines = lines_of(dev)
-            wait_for_line(lines, "Watching for changes", seen, timeout=1200)
-            content = f"synced by skaffold dev {uuid.uuid4()}\n"
+            wait_for_line(lines, has("Watching for changes"), seen, 1200, "skaffold dev")
+            content = changed_file.read_text() + f"/* changed by make e2e: {uuid.uuid4()} */\n"
             started = time.monotonic()
-            probe_file.write_text(content)
-            wait_for_line(lines, "Syncing 1 files", seen, timeout=120)
-            with port_forward(cluster, "service/emporium-ui", 8080) as url:
+            changed_file.write_text(content)
+            wait_for_line(lines, has("Syncing 1 files"), seen, 120, "skaffold dev")
+            served = f"/static/{changed_file.relative_to(UI_STATIC).as_posix()}"
+            with port_forward(cluster, "ui") as url:
                 eventually(
-                    lambda: (
-                        requests.get(f"{url}/static/{probe_file.name}", timeout=5).text == content
-                    ),
-                    f"{probe_file.name} served by the ui (skaffold:\n{''.join(seen[-40:])})",
+                    lambda: requests.get(url + served, timeout=5).content == content.encode(),
+                    f"the changed {served} served by the ui (skaffold:\n{''.join(seen[-40:])})",
                     interval=0.5,
                 )
             figure("skaffold dev: a UI file saved to served by the pod", time.monotonic() - started)

@@ -10,7 +10,12 @@ import pytest
 from tests.integration.test_readme import readme_commands
 from tests.unit.chart.conftest import ROOT
 
-SECTIONS = ("Deploy to AWS", "Develop on kind with skaffold", "Debug with port-forward and logs")
+SECTIONS = (
+    "Deploy to AWS",
+    "Develop on kind with skaffold",
+    "Debug with port-forward and logs",
+    "kind on this machine",
+)
 
 
 def make_commands() -> list[str]:
@@ -23,6 +28,7 @@ def test_the_sections_show_the_targets_of_the_deploy_paths() -> None:
         targets
     )
     assert {"teardown-aws", "port-forward", "logs"} <= targets
+    assert {"kind-up", "kind-down", "e2e"} <= targets
 
 
 @pytest.mark.parametrize("command", make_commands())
