@@ -135,10 +135,11 @@ soak: $(VENV)/.synced ## URL=<edge> DURATION=300 [SOAK_NAMESPACE=<ns> on a clust
 	$(BIN)/python tests/bench/soak.py --url $(URL) --duration $(if $(filter command line environment,$(origin DURATION)),$(DURATION),300) --issuer "$(LOAD_ISSUER)" \
 		$(if $(SOAK_NAMESPACE),--namespace $(SOAK_NAMESPACE))
 
-chart-tools: ## helm 3 and 4 built through the Go module proxy, Kubernetes' OpenAPI documents, checkov (cached)
+chart-tools: ## helm 3 and 4 built through the Go module proxy, Kubernetes' OpenAPI documents, Prometheus Operator CRDs, checkov (cached)
 	charts/build-helm >/dev/null
 	HELM_VERSION=$(HELM4_VERSION) charts/build-helm >/dev/null
 	charts/fetch-kubernetes-openapi >/dev/null
+	charts/fetch-prometheus-operator-crds >/dev/null
 	charts/install-checkov >/dev/null
 
 images: ## build every image, tagged emporium/<name>:<git sha> and :dev, and print sizes

@@ -95,11 +95,16 @@ class RequestTelemetry:
 
 
 def create_service_app(
-    name: str, settings: ServiceSettings, *, static_folder: str | os.PathLike[str] | None = None
+    name: str,
+    settings: ServiceSettings,
+    *,
+    static_folder: str | os.PathLike[str] | None = None,
+    health_on_metrics_port: bool = False,
 ) -> Flask:
     """The service's Flask app. Only a service that serves files names a `static_folder`: Flask
     would otherwise claim /static/<path> in every service. Its files are at /static/<path>
-    whatever the folder's name (Flask would take the name)."""
+    whatever the folder's name (Flask would take the name). A service whose only Service port
+    is the metrics port (fulfillment) serves /healthz and /readyz there too."""
     configure_logging(name, settings.log_level)
     app = Flask(
         name, static_folder=static_folder, static_url_path="/static" if static_folder else None
@@ -111,7 +116,8 @@ def create_service_app(
     app.before_request(_note_route)
     problems.init_app(app)
     Health().init_app(app)
-    metrics.init_app(app, settings.metrics_port)  # outermost: scrapes bypass the app
+    # Outermost: scrapes bypass the app.
+    metrics.init_app(app, settings.metrics_port, health=health_on_metrics_port)
     return app
 
 

@@ -110,29 +110,39 @@ def local_port(environ: WSGIEnvironment) -> int | None:
         return None
 
 
+HEALTH_PATHS = ("/healthz", "/readyz")
+
+
 class MetricsPort:
     """WSGI middleware: requests on the metrics port get `/metrics` (and a 404 for any other
-    path); requests on every other port go to the service, which has no `/metrics`."""
+    path); requests on every other port go to the service, which has no `/metrics`.
 
-    def __init__(self, wsgi_app: WSGIApplication, port: int) -> None:
+    With `health`, the metrics port also passes `/healthz` and `/readyz` to the service: for a
+    service that has no port of its own to offer (fulfillment), so that its probes and
+    `helm test` reach it where its Service and NetworkPolicy do, on the metrics port."""
+
+    def __init__(self, wsgi_app: WSGIApplication, port: int, *, health: bool = False) -> None:
         self.wsgi_app = wsgi_app
         self.port = port
+        self.passed = HEALTH_PATHS if health else ()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if local_port(environ) != self.port:
             return self.wsgi_app(environ, start_response)
-        if environ.get("PATH_INFO") == "/metrics" and environ.get("REQUEST_METHOD") in (
-            "GET",
-            "HEAD",
-        ):
-            body = exposition()
-            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
-            return [body]
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if method in ("GET", "HEAD"):
+            if path == "/metrics":
+                body = exposition()
+                start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+                return [body]
+            if path in self.passed:
+                return self.wsgi_app(environ, start_response)
         start_response("404 Not Found", [("Content-Type", PROBLEM_MEDIA_TYPE)])
-        return [problem_body(404, "The metrics port serves GET /metrics only.")]
+        served = ", ".join(("/metrics", *self.passed))
+        return [problem_body(404, f"The metrics port serves GET {served} only.")]
 
 
-def init_app(app: Flask, port: int) -> None:
-    """Serve /metrics on `port`, outside the app. Requests are recorded by
-    `emporium.app.RequestTelemetry`."""
-    app.wsgi_app = MetricsPort(app.wsgi_app, port)  # type: ignore[method-assign]
+def init_app(app: Flask, port: int, *, health: bool = False) -> None:
+    """Serve /metrics on `port`, outside the app, and with `health` also the app's /healthz and
+    /readyz. Requests are recorded by `emporium.app.RequestTelemetry`."""
+    app.wsgi_app = MetricsPort(app.wsgi_app, port, health=health)  # type: ignore[method-assign]

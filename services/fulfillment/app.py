@@ -3,9 +3,10 @@
 gunicorn -c python:emporium.gunicorn_conf 'fulfillment.app:create_app()'   (WEB_CONCURRENCY=1)
 
 The worker has no public API; its app serves /healthz, /readyz (Redis and its DynamoDB table
-reachable, the loop running, not draining) and /metrics, while the loop runs in a background
-thread of each gunicorn worker process. `python -m fulfillment` runs the loop alone, in the
-foreground.
+reachable, the loop running, not draining) and /metrics, all three on the metrics port (its
+Service's only port: the probes and `helm test` reach it there), while the loop runs in a
+background thread of each gunicorn worker process. `python -m fulfillment` runs the loop alone,
+in the foreground.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def create_app(environ: Mapping[str, str] | None = None, *, consume: bool = True
     one, gunicorn's workers, and on the first request of a process that was not forked.
     """
     settings = FulfillmentSettings.from_env(environ)
-    app = create_service_app("fulfillment", settings.service)
+    app = create_service_app("fulfillment", settings.service, health_on_metrics_port=True)
     store = create_store(settings)
     redis = redis_client(settings.redis, client_name="fulfillment")
     health(app).add_check("redis", redis.ping)

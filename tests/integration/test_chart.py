@@ -34,6 +34,14 @@ def test_every_service_is_ready(store: Store) -> None:
     assert done.stdout.count("ready: ") == len(SERVICES)
 
 
+def test_fulfillment_is_ready_on_its_metrics_port(store: Store) -> None:
+    # In the cluster its Service has only that port: the test pod asks it there.
+    metrics = store.ports.metrics_url("fulfillment").removesuffix("/metrics")
+    done = helm_test("ready", metrics)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"ready: {metrics}\n"
+
+
 def test_the_journey_through_the_edge_ends_with_an_order_shipped(store: Store) -> None:
     done = helm_test("journey", store.url)
     assert done.returncode == 0, done.stderr

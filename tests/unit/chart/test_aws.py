@@ -248,3 +248,15 @@ def test_missing_aws_values_fail_and_name_them(helm: Path) -> None:
     assert "orders.oidc.issuer is required" in template_error(helm, *without_issuer)
     message = template_error(helm, *GATEWAY, "--set=aws.apiGateway.signedInServices={basket}")
     assert "basket is not a service of files/routes.json" in message
+
+
+def test_api_gateway_refuses_to_go_without_access_logs(helm: Path) -> None:
+    without_logs = [a for a in GATEWAY if "accessLogArn" not in a]
+    assert without_logs != GATEWAY
+    lines = [line for line in template_error(helm, *without_logs).splitlines() if line]
+    # One line that names the value and says what it is (helm adds a hint about --debug).
+    (line,) = [line for line in lines if "accessLogArn" in line]
+    assert "aws.apiGateway.accessLogArn is required" in line
+    assert "CloudWatch Logs log group" in line
+    # Nothing of API Gateway without the listener: the first install needs no log group yet.
+    assert not template(helm, *AWS).of_kind("Stage")

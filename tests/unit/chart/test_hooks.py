@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tests.unit.chart.conftest import CHART, NAMESPACE, SETUPS, name, notes, template
 
@@ -39,16 +40,32 @@ def test_helm_test_pods_check_every_service_and_shop_through_the_edge(helm: Path
         assert pod["spec"]["restartPolicy"] == "Never"
         assert "serviceAccountName" not in pod["spec"]  # none with an IAM role
         assert pod["spec"]["containers"][0]["command"][:3] == ["python", "-c", script]
-    # Not fulfillment: its Service has the metrics port only (the journey proves the worker).
-    services = ("catalog", "cart", "orders", "ui", "edge")
+    # fulfillment has only its metrics port, and answers /readyz there.
     assert ready["spec"]["containers"][0]["command"][3:] == [
         "ready",
-        *(f"http://{name(s)}:8080" for s in services),
+        *(f"http://{name(s)}:8080" for s in ("catalog", "cart", "orders")),
+        f"http://{name('fulfillment')}:9090",
+        *(f"http://{name(s)}:8080" for s in ("ui", "edge")),
     ]
     assert journey["spec"]["containers"][0]["command"][3:] == [
         "journey",
         f"http://{name('edge')}:8080",
     ]
+
+
+def test_helm_test_asks_each_service_where_its_readiness_probe_does(helm: Path) -> None:
+    rendered = template(helm, *SETUPS["kind"])
+    urls = rendered.get("Pod", name("test-ready"))["spec"]["containers"][0]["command"][4:]
+    asked = set()
+    for url in urls:
+        host, port = urlsplit(url).hostname, urlsplit(url).port
+        service = rendered.get("Service", str(host))
+        (target,) = [p["targetPort"] for p in service["spec"]["ports"] if p["port"] == port]
+        deployment = rendered.get("Deployment", str(host))
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": target}, url
+        asked.add(deployment["metadata"]["labels"]["app.kubernetes.io/component"])
+    assert asked == {"catalog", "cart", "orders", "fulfillment", "ui", "edge"}
 
 
 def test_without_the_edge_helm_test_checks_readiness_only(helm: Path) -> None:

@@ -124,9 +124,12 @@ def test_only_orders_fetches_the_development_issuers_keys(release: Release) -> N
 
 
 def test_the_helm_test_pods_reach_every_service(release: Release) -> None:
-    test_pod = labels(release, "test")
     for service in SERVICES:
-        assert allowed(release, service, "http", pod=test_pod), service
+        # fulfillment answers /readyz on its metrics port, its Service's only port.
+        port = "metrics" if service == "fulfillment" else "http"
+        assert connects(release, "test", service, port), service
+    assert not connects(release, "test", "fulfillment", "http")
+    assert not connects(release, "test", "catalog", "metrics")  # no more than it asks
 
 
 def test_everything_of_the_release_is_denied_by_default(release: Release) -> None:

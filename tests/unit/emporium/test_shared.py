@@ -27,7 +27,7 @@ from tests.unit.emporium.shop import ITEM
 import emporium.app
 from emporium import health
 from emporium.background import PeriodicTask, PerProcess
-from emporium.config import RedisSettings
+from emporium.config import Env, RedisSettings, ServiceSettings
 from emporium.dynamodb import DynamoDBSettings, dynamodb_client
 from emporium.logs import JsonFormatter
 from emporium.redis import redis_client
@@ -290,6 +290,22 @@ def test_the_metrics_port_serves_nothing_but_metrics(client: FlaskClient) -> Non
         assert response.status_code == 404, path
         assert response.mimetype == "application/problem+json"
     assert client.post("/metrics", base_url=METRICS).status_code == 404
+
+
+def test_a_service_may_serve_its_health_on_the_metrics_port_too() -> None:
+    app = emporium.app.create_service_app(
+        "shop", ServiceSettings.from_env(Env("", {})), health_on_metrics_port=True
+    )
+    app.add_url_rule("/api/shop/items", "items", lambda: {"items": []})
+    client = app.test_client()
+    assert client.get("/healthz", base_url=METRICS).json == {"status": "ok"}
+    assert client.get("/readyz", base_url=METRICS).json == {"status": "ready", "checks": {}}
+    assert client.head("/readyz", base_url=METRICS).status_code == 200
+    assert client.get("/metrics", base_url=METRICS).status_code == 200
+    refused = client.get("/api/shop/items", base_url=METRICS)
+    assert refused.status_code == 404  # the service's API stays off the metrics port
+    assert "/metrics, /healthz, /readyz" in json.loads(refused.data)["detail"]
+    assert client.get("/metrics").status_code == 404  # and metrics off the service's port
 
 
 def test_under_gunicorn_the_listening_port_decides_not_the_host_header(

@@ -156,6 +156,34 @@ def test_the_app_answers_health_readiness_and_metrics(fake_redis: fakeredis.Fake
 
 
 @pytest.mark.usefixtures("dynamodb")
+def test_health_and_readiness_are_served_on_the_metrics_port(
+    fake_redis: fakeredis.FakeServer,
+) -> None:
+    # Its Service's only port, where the probes and `helm test` ask (the chart's deployment).
+    client = create_app(settings_environ(**WITH_TABLE), consume=False).test_client()
+    assert client.get("/healthz", base_url=METRICS).json == {"status": "ok"}
+    ready = client.get("/readyz", base_url=METRICS)
+    assert (ready.status_code, ready.json) == (
+        200,
+        {"status": "ready", "checks": {"redis": "ok", "dynamodb": "ok"}},
+    )
+    fake_redis.connected = False
+    assert client.get("/readyz", base_url=METRICS).status_code == 503  # the same checks
+    for path in ("/api/anything", "/healthz/", "/openapi.json"):
+        assert client.get(path, base_url=METRICS).status_code == 404, path  # and nothing else
+    assert client.post("/readyz", base_url=METRICS).status_code == 404
+
+
+@pytest.mark.usefixtures("draining", "dynamodb")
+def test_readiness_on_the_metrics_port_fails_while_draining(
+    fake_redis: fakeredis.FakeServer,
+) -> None:
+    client = create_app(settings_environ(**WITH_TABLE), consume=False).test_client()
+    assert client.get("/readyz", base_url=METRICS).status_code == 503
+    assert client.get("/healthz", base_url=METRICS).status_code == 200
+
+
+@pytest.mark.usefixtures("dynamodb")
 def test_readiness_fails_without_redis(fake_redis: fakeredis.FakeServer) -> None:
     client = create_app(settings_environ(**WITH_TABLE), consume=False).test_client()
     fake_redis.connected = False
