@@ -152,6 +152,23 @@ def ensure_secrets(tools: Tools) -> None:
         )
 
 
+ACCESS_LOG_DAYS = 30  # how long API Gateway's access lines are kept
+
+
+def access_log_group(cluster: Cluster) -> str:
+    """The CloudWatch Logs group of API Gateway's access log (one JSON line a request)."""
+    return f"/aws/apigateway/{cluster.name}-{RELEASE}"
+
+
+def ensure_access_log_group(logs: Any, cluster: Cluster) -> None:
+    """Made once, with a retention; found on later runs."""
+    name = access_log_group(cluster)
+    found = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    if not any(group["logGroupName"] == name for group in found):
+        logs.create_log_group(logGroupName=name)
+    logs.put_retention_policy(logGroupName=name, retentionInDays=ACCESS_LOG_DAYS)
+
+
 @dataclass(frozen=True)
 class Target:
     """Where the store goes and what it is made of: everything `make deploy` looked up."""
@@ -190,6 +207,10 @@ class Target:
             # The seed Job (a hook Helm waits for) needs Redis: not before ElastiCache is there.
             "seed": {"enabled": redis is not None},
         }
+        log_group = access_log_group(self.cluster)
+        access_log = (
+            f"arn:{account.partition}:logs:{self.cluster.region}:{account.id}:log-group:{log_group}"
+        )
         for service in WITH_ROLES:
             role_name = self.cluster.role_name(NAMESPACE, component_name(service))
             values.setdefault(service, {})["serviceAccount"] = {
@@ -198,6 +219,7 @@ class Target:
         if listener:
             values["aws"]["apiGateway"] = {
                 "albListenerArn": listener,
+                "accessLogArn": access_log,
                 "subnetIds": network.private_subnets,
                 "securityGroupIds": security_groups,
             }
@@ -236,9 +258,13 @@ def deploy(session: boto3.Session, tools: Tools, target: Target, timeout: float)
     elbv2 = session.client("elbv2")
     apigateway = session.client("apigatewayv2")
     steps = Steps("deploy", 6)
-    steps.step(f"namespace {NAMESPACE} and the Secrets of values-eks.yaml")
+    steps.step(
+        f"namespace {NAMESPACE}, the Secrets of values-eks.yaml and API Gateway's access log"
+        f" group {access_log_group(cluster)}"
+    )
     namespace(tools, NAMESPACE)
     ensure_secrets(tools)
+    ensure_access_log_group(session.client("logs"), cluster)
 
     redis_group = component_name("redis")
     redis = redis_endpoint(elasticache, redis_group)

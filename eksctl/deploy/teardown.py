@@ -1,7 +1,8 @@
 """`make teardown-aws`: what stays in the account after `make cluster-delete`, on purpose, deleted
 once you say so: the chart's DynamoDB tables (deletion protection on, and the store's data in
 them), the ECR repositories of `make push` (and their images), the Cognito user pool and
-hosted sign-in domain of `make identity`, and the CloudWatch log group of the control plane."""
+hosted sign-in domain of `make identity`, and the CloudWatch log groups of the control plane and
+of API Gateway's access log (`make deploy`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import yaml
 from deploy.aws import Account
 from deploy.config import CHART, IMAGE_PREFIX, PUSHED_IMAGES, SERVICES, Cluster
 from deploy.identity import POOL_NAME, domain_prefix, find_pool
+from deploy.release import access_log_group
 from deploy.steps import DeployError, Steps
 
 if TYPE_CHECKING:
@@ -26,9 +28,10 @@ def table_names() -> list[str]:
     return [values[s]["table"] for s in SERVICES if "table" in values.get(s, {})]
 
 
-def log_group_name(cluster: Cluster) -> str:
-    """Where EKS writes the control plane's logs (cluster.yaml's cloudWatch.clusterLogging)."""
-    return f"/aws/eks/{cluster.name}/cluster"
+def log_group_names(cluster: Cluster) -> list[str]:
+    """Where EKS writes the control plane's logs (cluster.yaml's cloudWatch.clusterLogging),
+    and API Gateway the store's access log."""
+    return [f"/aws/eks/{cluster.name}/cluster", access_log_group(cluster)]
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class Leftovers:
     repositories: list[str]
     pool_id: str | None
     domain: str | None  # the hosted sign-in domain, when it is the pool's
-    log_group: str | None
+    log_groups: list[str]
 
     def lines(self) -> list[str]:
         lines = [f"DynamoDB table {name} (and its items)" for name in self.tables]
@@ -46,8 +49,7 @@ class Leftovers:
             lines.append(f"Cognito domain {self.domain}")
         if self.pool_id:
             lines.append(f"Cognito user pool {POOL_NAME} ({self.pool_id}) and its users")
-        if self.log_group:
-            lines.append(f"CloudWatch log group {self.log_group}")
+        lines += [f"CloudWatch log group {name}" for name in self.log_groups]
         return lines
 
 
@@ -74,14 +76,16 @@ def find_leftovers(session: boto3.Session, cluster: Cluster, account: Account) -
     domain = domain_prefix(account.id)
     owner = cognito.describe_user_pool_domain(Domain=domain)["DomainDescription"].get("UserPoolId")
     logs = session.client("logs")
-    group = log_group_name(cluster)
-    found_groups = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    groups = [
+        name
+        for name in log_group_names(cluster)
+        if any(
+            found.get("logGroupName") == name
+            for found in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        )
+    ]
     return Leftovers(
-        tables,
-        repositories,
-        pool_id,
-        domain if pool_id and owner == pool_id else None,
-        group if any(g.get("logGroupName") == group for g in found_groups) else None,
+        tables, repositories, pool_id, domain if pool_id and owner == pool_id else None, groups
     )
 
 
@@ -136,7 +140,7 @@ def teardown(
         cognito.delete_user_pool(UserPoolId=found.pool_id)
         steps.note(f"deleted {found.pool_id}")
 
-    steps.step("the CloudWatch log group of the control plane")
-    if found.log_group:
-        session.client("logs").delete_log_group(logGroupName=found.log_group)
-        steps.note(f"deleted {found.log_group}")
+    steps.step("the CloudWatch log groups of the control plane and of API Gateway")
+    for name in found.log_groups:
+        session.client("logs").delete_log_group(logGroupName=name)
+        steps.note(f"deleted {name}")

@@ -473,6 +473,13 @@ def test_deploy_releases_the_store_and_feeds_the_listener_to_api_gateway(
     assert values["image"] == {"registry": REGISTRY, "tag": "0a1b2c3"}
     assert values["aws"]["apiGateway"]["albListenerArn"] == http
     assert values["aws"]["apiGateway"]["subnetIds"] == private
+    # The stage's access log: its group made, with a retention, and named to the chart.
+    (group,) = client(session, env, "logs").describe_log_groups(
+        logGroupNamePrefix="/aws/apigateway/"
+    )["logGroups"]
+    assert group["logGroupName"] == f"/aws/apigateway/{CLUSTER}-emporium"
+    assert group["retentionInDays"] == 30
+    assert values["aws"]["apiGateway"]["accessLogArn"] == group["arn"].removesuffix(":*")
     assert values["orders"]["oidc"] == {"issuer": made.issuer, "audience": made.audience}
     assert values["redis"]["url"].startswith("rediss://")
     assert values["seed"] == {"enabled": True}
@@ -572,7 +579,7 @@ def test_cluster_delete_with_the_clusters_name_uninstalls_then_deletes_the_clust
 # make teardown-aws: after cluster-delete, what stays on purpose, deleted once confirmed
 
 TABLES = ["emporium-catalog", "emporium-carts", "emporium-orders", "emporium-fulfillment"]
-LOG_GROUP = f"/aws/eks/{CLUSTER}/cluster"
+LOG_GROUPS = [f"/aws/eks/{CLUSTER}/cluster", f"/aws/apigateway/{CLUSTER}-emporium"]
 
 
 def leftovers(session: boto3.Session, env: dict[str, str]) -> dict[str, list[str]]:
@@ -620,7 +627,7 @@ def left_behind(session: boto3.Session, env: dict[str, str]) -> None:
     identity.ensure_identity(client(session, env, "cognito-idp"), REGION, ACCOUNT)
     client(session, env, "cognito-idp").create_user_pool(PoolName="other-pool")
     logs = client(session, env, "logs")
-    for group in (LOG_GROUP, "/aws/eks/other-cluster/cluster"):
+    for group in (*LOG_GROUPS, "/aws/eks/other-cluster/cluster"):
         logs.create_log_group(logGroupName=group)
 
 
@@ -673,7 +680,9 @@ def test_teardown_with_the_clusters_name_deletes_what_stays_and_only_that(
     done = teardown_aws(env, typed, confirm)
     assert done.returncode == 0, done.stderr
     assert leftovers(session, env) == OTHERS
-    assert done.stderr.count("teardown: deleted ") == len(TABLES) + len(PUSHED_IMAGES) + 3
+    # The tables, the repositories, the Cognito domain and pool, the log groups.
+    expected = len(TABLES) + len(PUSHED_IMAGES) + 2 + len(LOG_GROUPS)
+    assert done.stderr.count("teardown: deleted ") == expected
     # Again: nothing left to delete, and no question asked.
     again = teardown_aws(env, None)
     assert again.returncode == 0, again.stderr
