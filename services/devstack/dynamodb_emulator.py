@@ -1,6 +1,10 @@
 """The DynamoDB emulator of the laptop stack and the tests: moto's server, one call at a time.
 
-    python -m devstack.dynamodb_emulator --port 8000
+    python -m devstack.dynamodb_emulator --port 8000 [--shards N]
+
+With --shards above 1 (the default: as many as the machine's cores, up to 4) this process is a
+front that spreads the tables over N emulator processes, so that calls to different tables use
+different cores: see devstack/dynamodb_front.py. --shards 1 is one emulator process.
 
 Why not plain `moto_server`, three reasons found in moto's source (moto 5.1):
 
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import signal
 import sys
 import threading
@@ -41,14 +46,16 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, BinaryIO
 
 from moto.core.model_instances import reset_model_data
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server, run_simple
+
+from devstack import dynamodb_front
 
 
 class DynamoDBOnly:
@@ -65,7 +72,9 @@ class DynamoDBOnly:
 
 
 class KeptAlive(MotoRequestHandler):
-    """Connections stay open between calls, as they do to DynamoDB; no line logged per call."""
+    """No line logged per call. (Its HTTP/1.1 keeps no connection alive: werkzeug answers every
+    call with `Connection: close`, then reads what the client sent for 10 ms and discards it,
+    the next request included; so every SDK call opens a connection and a thread.)"""
 
     protocol_version = "HTTP/1.1"
 
@@ -154,18 +163,58 @@ def install_cheap_transactions() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
+def exit_when_closed(stream: BinaryIO) -> None:
+    """A shard's stdin is a pipe from its front: end of file means the front is gone."""
+
+    def watch() -> None:
+        while stream.read(1 << 12):
+            pass
+        os._exit(0)  # nothing to save: the tables lived in memory
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def shards_setting(value: str) -> int:
+    try:
+        shards = int(value)
+    except ValueError:
+        shards = 0
+    if shards < 1:
+        raise argparse.ArgumentTypeError(f"--shards must be a whole number from 1, not {value!r}")
+    return shards
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--shards",
+        type=shards_setting,
+        default=min(4, os.cpu_count() or 1),
+        help="emulator processes behind one endpoint, each holding some of the tables"
+        " (default: the cores, up to 4; 1: a single process, every table in it)",
+    )
+    # A shard started by the front: serve this listening socket, exit when stdin closes.
+    parser.add_argument("--shard-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    if args.shard_fd is None and args.shards > 1:
+        dynamodb_front.serve(args.host, args.port, args.shards)
+        return 0
     install_cheap_transactions()
     app = OneCallAtATime(DynamoDBOnly())
+    if args.shard_fd is not None:
+        exit_when_closed(sys.stdin.buffer)
+        shard = make_server(
+            "127.0.0.1", 0, app, threaded=True, request_handler=KeptAlive, fd=args.shard_fd
+        )
+        shard.serve_forever()
+        return 0
     run_simple(args.host, args.port, app, threaded=True, request_handler=KeptAlive)
     return 0
 

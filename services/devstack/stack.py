@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from devstack.processes import Child, Group, free_port, http_status, port_open
+from devstack.processes import Child, Group, StartupError, free_port, http_status, port_open
 from emporium.config import Env
 
 LOCAL_ADMIN_TOKEN = "local-admin-token-not-secret"  # noqa: S105 - laptop only, printed at start
@@ -204,6 +204,13 @@ def start_dynamodb(
     group: Group, port: int, env: Mapping[str, str], log_path: str | None = None
 ) -> Child:
     argv = [sys.executable, "-m", "devstack.dynamodb_emulator", "--port", str(port)]
+    shards = env.get("DEVSTACK_DYNAMODB_SHARDS", "")  # default: the emulator's (the cores, to 4)
+    if shards:
+        if not shards.isdigit() or int(shards) < 1:
+            raise StartupError(
+                f"DEVSTACK_DYNAMODB_SHARDS must be a whole number from 1, not {shards!r}"
+            )
+        argv += ["--shards", shards]
     child = group.start("dynamodb", argv, env, log_path)
     child.wait_until(
         lambda: http_status(f"http://127.0.0.1:{port}/moto-api/") is not None, "answering"
