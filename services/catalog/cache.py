@@ -44,8 +44,9 @@ DynamoDB consistently), except that, with the near cache on, another process's w
 this process's memory through the channel: it is applied before any read that begins after it
 arrived (a few milliseconds after the write, on the writer's pipeline), and when the channel
 fails silently a read may miss it for up to the channel's heartbeat (1 s), never more than
-`near_seconds`. List pages and the category list come from global secondary indexes,
-which are eventually consistent: they may be up to the list TTL old.
+`near_seconds`. (A read within `settle`, 1 ms, of this process's last look at the channel
+does not look again: one more millisecond.) List pages and the category list come from global
+secondary indexes, which are eventually consistent: they may be up to the list TTL old.
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ class ReadThroughCache:
         near_seconds: float = 0.0,
         near_entries: int = 10_000,
         heartbeat: float = 1.0,
+        settle: float = 0.001,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -166,7 +168,11 @@ class ReadThroughCache:
         self._near_epoch = 0
         # Every process publishes its writes there, whether or not it keeps a near cache.
         self.channel = InvalidationChannel(
-            client, f"{namespace}:invalidations", heartbeat=heartbeat, retry_after=retry_after
+            client,
+            f"{namespace}:invalidations",
+            heartbeat=heartbeat,
+            retry_after=retry_after,
+            settle=settle,
         )
         self.channel.listen(self._near_evict)
 

@@ -2,9 +2,10 @@
 
     python -m devstack.dynamodb_emulator --port 8000 [--shards N]
 
-With --shards above 1 (the default: as many as the machine's cores, up to 4) this process is a
-front that spreads the tables over N emulator processes, so that calls to different tables use
-different cores: see devstack/dynamodb_front.py. --shards 1 is one emulator process.
+With --shards above 1 this process is a front that spreads the tables over N emulator processes,
+so that calls to different tables use different cores: see devstack/dynamodb_front.py. The
+default, 1, is one emulator process: on two cores the shards gain little (the whole store is
+the limit there) and cost the front's half millisecond a call.
 
 Why not plain `moto_server`, three reasons found in moto's source (moto 5.1):
 
@@ -191,9 +192,10 @@ def main() -> int:
     parser.add_argument(
         "--shards",
         type=shards_setting,
-        default=min(4, os.cpu_count() or 1),
+        default=1,
         help="emulator processes behind one endpoint, each holding some of the tables"
-        " (default: the cores, up to 4; 1: a single process, every table in it)",
+        " (default 1: a single process, every table in it; up to the cores, 4 for the store's"
+        " four tables)",
     )
     # A shard started by the front: serve this listening socket, exit when stdin closes.
     parser.add_argument("--shard-fd", type=int, help=argparse.SUPPRESS)

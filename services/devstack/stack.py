@@ -204,7 +204,7 @@ def start_dynamodb(
     group: Group, port: int, env: Mapping[str, str], log_path: str | None = None
 ) -> Child:
     argv = [sys.executable, "-m", "devstack.dynamodb_emulator", "--port", str(port)]
-    shards = env.get("DEVSTACK_DYNAMODB_SHARDS", "")  # default: the emulator's (the cores, to 4)
+    shards = env.get("DEVSTACK_DYNAMODB_SHARDS", "")  # default: the emulator's (1)
     if shards:
         if not shards.isdigit() or int(shards) < 1:
             raise StartupError(

@@ -97,7 +97,8 @@ def redis(server: fakeredis.FakeServer) -> fakeredis.FakeRedis:
 
 
 def new_cache(server: fakeredis.FakeServer, **options: Any) -> ReadThroughCache:
-    options = {"marker_ms": MARKER_MS, **options}
+    # settle 0: every near read looks at the channel, whatever the stopped clock says.
+    options = {"marker_ms": MARKER_MS, "settle": 0.0, **options}
     return ReadThroughCache(fakeredis.FakeRedis(server=server), namespace="test", **options)
 
 
@@ -720,6 +721,18 @@ def test_a_write_through_this_process_is_read_at_once(near: ReadThroughCache, lo
     assert read_from(near, store) == b"v2"
     assert read_from(near, store) == b"v2"
     assert lookups.since() == {**NOTHING, "miss": 2, "near": 1}
+
+
+def test_reads_within_settle_of_the_last_look_at_the_channel_skip_it(
+    server: fakeredis.FakeServer, clock: Clock
+) -> None:
+    near = new_cache(server, near_seconds=NEAR, settle=0.001)
+    store = Store(b"v1")
+    assert read_from(near, store) == b"v1"
+    store.write(new_cache(server), b"v2")  # another pod's write
+    assert read_from(near, store) == b"v1"  # the same instant: the channel is not looked at
+    clock.now += 0.001
+    assert read_from(near, store) == b"v2"
 
 
 def test_a_read_that_overlaps_a_write_of_this_process_keeps_nothing(
