@@ -129,7 +129,11 @@ class InvalidationChannel:
             raise redis.ConnectionError(f"unexpected on the subscription: {reply!r}")
         self._heard = now
         if kind == b"message":
-            self._on_invalidate(reply[2].decode().split("\n"))
+            try:
+                keys: list[str] | None = reply[2].decode().split("\n")
+            except UnicodeDecodeError:  # not a writer's: whoever can publish, forget all
+                keys = None
+            self._on_invalidate(keys)
         elif kind == b"subscribe":
             self._subscribed = True
             self._on_invalidate(None)  # whatever was published before this went unheard

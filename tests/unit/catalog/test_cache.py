@@ -735,6 +735,16 @@ def test_reads_within_settle_of_the_last_look_at_the_channel_skip_it(
     assert read_from(near, store) == b"v2"
 
 
+def test_a_message_that_is_no_writer_s_empties_the_near_cache_and_fails_no_read(
+    near: ReadThroughCache, redis: fakeredis.FakeRedis, lookups: Any
+) -> None:
+    assert read(near, Loader(b"v1")) == b"v1"
+    redis.publish(near.channel.channel, b"\xff\xfe not text")
+    assert read(near, Loader(b"unused")) == b"v1"  # from Redis: memory was emptied
+    assert read(near, Loader(b"unused")) == b"v1"
+    assert lookups.since() == {**NOTHING, "miss": 1, "hit": 1, "near": 1}
+
+
 def test_a_read_that_overlaps_a_write_of_this_process_keeps_nothing(
     near: ReadThroughCache, lookups: Any
 ) -> None:
