@@ -205,6 +205,9 @@ def main() -> int:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    # Ctrl-C too, explicitly: a process started in the background by a shell without job
+    # control (a CI script's `cmd &`) inherits SIGINT ignored, and Python then leaves it so.
+    signal.signal(signal.SIGINT, stop)
     if args.shard_fd is None and args.shards > 1:
         dynamodb_front.serve(args.host, args.port, args.shards)
         return 0
