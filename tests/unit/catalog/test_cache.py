@@ -844,6 +844,17 @@ def test_a_failed_channel_empties_the_near_cache_until_it_is_subscribed_again(
     assert lookups.since() == {**NOTHING, "miss": 1, "error": 2, "hit": 1, "near": 1}
 
 
+def test_anything_unexpected_on_the_subscription_drops_it(
+    near: ReadThroughCache, lookups: Any
+) -> None:
+    assert read(near, Loader(b"v1")) == b"v1"
+    connection = near.channel._connection
+    connection.send_command("UNSUBSCRIBE", near.channel.channel, check_health=False)
+    assert read(near, Loader(b"unused")) == b"v1"  # from Redis: dropped, memory emptied
+    assert near.channel._connection is None
+    assert lookups.since() == {**NOTHING, "miss": 1, "hit": 1}
+
+
 def test_a_silent_channel_is_not_trusted_after_its_heartbeat(
     near: ReadThroughCache, monkeypatch: pytest.MonkeyPatch, clock: Clock, lookups: Any
 ) -> None:
