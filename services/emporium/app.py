@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, request
+from flask import Flask
 
 from emporium import metrics, models, problems, tracing
 from emporium.config import ServiceSettings
@@ -30,9 +30,6 @@ _REQUEST_ID = re.compile(models.REQUEST_ID)
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
-_ROUTE = "emporium.route"
-
-
 def _new_id() -> str:
     """A new request or trace id: 32 hex digits. Ids must be unique, not secret: drawn as
     OpenTelemetry's SDK draws trace ids, from the process's generator (reseeded by Python in
@@ -40,11 +37,12 @@ def _new_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def _note_route() -> None:
-    # Flask forgets the matched rule before the response leaves; keep its template for metrics.
-    if request.url_rule is not None:
-        request.environ[_ROUTE] = request.url_rule.rule
-        tracing.name_span(request.method, request.url_rule.rule)
+def _matched_route(environ: WSGIEnvironment) -> str | None:
+    """The template of the rule the request matched (None when none did), read from the
+    request Flask keeps in the environ. Flask drops it when the request ends, after
+    start_response: so this is called from start_response."""
+    matched = getattr(environ.get("werkzeug.request"), "url_rule", None)
+    return None if matched is None else str(matched.rule)
 
 
 class RequestTelemetry:
@@ -72,11 +70,13 @@ class RequestTelemetry:
         trace_id = trace_id or _new_id()
         request_token = request_id_var.set(request_id)
         trace_token = trace_id_var.set(trace_id)
-        status = "500"
+        status, route = "500", None
 
         def start(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            nonlocal status
-            status = status_line[:3]
+            nonlocal status, route
+            status, route = status_line[:3], _matched_route(environ)
+            if route is not None:
+                tracing.name_span(environ.get("REQUEST_METHOD", ""), route)
             headers.append(("X-Request-ID", request_id))
             return start_response(status_line, headers, exc_info)
 
@@ -85,7 +85,7 @@ class RequestTelemetry:
         finally:
             metrics.observe_request(
                 environ.get("REQUEST_METHOD", ""),
-                environ.get(_ROUTE),
+                route,
                 status,
                 time.perf_counter() - started,
             )
@@ -113,7 +113,6 @@ def create_service_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.wsgi_app = RequestTelemetry(app.wsgi_app)  # type: ignore[method-assign]
     tracing.init_app(app, name)  # outside the telemetry, so the logs carry the span's trace id
-    app.before_request(_note_route)
     problems.init_app(app)
     Health().init_app(app)
     # Outermost: scrapes bypass the app.

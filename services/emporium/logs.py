@@ -13,6 +13,8 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
+import orjson
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
@@ -32,6 +34,17 @@ def timestamp(created: float) -> str:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
         _second = (whole, text)
     return f"{text}.{int((created - whole) * 1000):03d}Z"
+
+
+def json_line(entry: dict[str, Any]) -> str:
+    """One log line's JSON text (compact, as orjson writes it). orjson encodes an access line
+    about seven times faster than `json.dumps`, and one is written on every request. What it
+    refuses (an integer beyond 64 bits, a key that is not text) goes through `json`: a log call
+    never fails on its fields. Anything else unencodable is written as its str()."""
+    try:
+        return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(entry, default=str, separators=(",", ":"))
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,7 +71,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return json_line(entry)
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:

@@ -9,6 +9,7 @@ service is tested with orders.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -157,8 +158,12 @@ def test_each_gunicorn_worker_consumes_from_its_fork_without_any_request(
     eventually(lambda: stack.all_final(order_ids), "all final")  # nothing called it over HTTP
 
     def consumer_pids() -> set[int]:
-        started = re.findall(r'"consumer started".*"consumer": "[^"]*-(\d+)"', log.read_text())
-        return {int(pid) for pid in started}
+        lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        return {
+            int(line["consumer"].rsplit("-", 1)[1])
+            for line in lines
+            if line["message"] == "consumer started"
+        }
 
     eventually(lambda: len(consumer_pids()) == 2, "one consumer per worker process")
     assert master.pid not in consumer_pids()  # and none in the master

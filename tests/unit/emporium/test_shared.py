@@ -29,7 +29,7 @@ from emporium import health
 from emporium.background import PeriodicTask, PerProcess
 from emporium.config import Env, RedisSettings, ServiceSettings
 from emporium.dynamodb import DynamoDBSettings, dynamodb_client
-from emporium.logs import JsonFormatter
+from emporium.logs import JsonFormatter, json_line
 from emporium.redis import redis_client
 
 METRICS = "http://localhost:9090"  # /metrics is served on METRICS_PORT (9090) only
@@ -136,6 +136,20 @@ def test_a_line_logged_after_the_request_carries_no_ids(
     (line,) = lines_saying(log_lines(), "between requests")
     assert "requestId" not in line
     assert "traceId" not in line
+
+
+def test_a_log_line_with_fields_orjson_refuses_is_still_written_whole() -> None:
+    # orjson writes the lines; an integer beyond 64 bits is its to refuse, and json's to write.
+    huge = 2**70
+    assert json.loads(json_line({"message": "big", "count": huge})) == {
+        "message": "big",
+        "count": huge,
+    }
+    # Keys that are not text, and values no encoder knows, are written as their str().
+    line = json.loads(json_line({"message": "odd", 7: "seven", "at": threading.Lock}))
+    assert line == {"message": "odd", "7": "seven", "at": str(threading.Lock)}
+    both = json.loads(json_line({"message": "both", 7: huge}))
+    assert both == {"message": "both", "7": huge}
 
 
 def test_an_unexpected_exception_is_logged_with_its_traceback_and_request_id(
