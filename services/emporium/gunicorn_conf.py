@@ -8,8 +8,9 @@ Settings come from the environment, the chart sets them: `HOST` (0.0.0.0), `PORT
 to finish in-flight requests, 20; keep it below the pod's terminationGracePeriodSeconds),
 `SHUTDOWN_DELAY_SECONDS` (how long a worker keeps serving with /readyz failing after SIGTERM,
 0; set it to a few seconds behind a load balancer), `MAX_REQUESTS` (recycle a worker after
-this many requests, 100000), `REUSE_PORT` (one listening socket per worker, false) and
-`FORWARDED_ALLOW_IPS`.
+this many requests, 100000), `REUSE_PORT` (one listening socket per worker, false),
+`ACCESS_LOG_FLUSH_SECONDS` (how long an access line may wait to be written with others, 0.2;
+0 writes each at once) and `FORWARDED_ALLOW_IPS`.
 
 What gunicorn answers itself (a request line or headers over its limits, a malformed request)
 is a problem document like every other error, not gunicorn's HTML page.
@@ -17,7 +18,6 @@ is a problem document like every other error, not gunicorn's HTML page.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -32,7 +32,7 @@ from gunicorn import util
 from gunicorn.glogging import Logger
 
 from emporium.config import Env
-from emporium.logs import JsonFormatter, timestamp
+from emporium.logs import JsonFormatter, json_line, timestamp
 from emporium.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 _env = Env()
@@ -80,6 +80,13 @@ errorlog = "-"
 logger_class = "emporium.gunicorn_conf.JsonLogger"
 
 _shutdown_delay = _env.number("SHUTDOWN_DELAY_SECONDS", 0.0)
+# Access lines are written together, every this many seconds (or once this many bytes wait):
+# one write a request handed the GIL to another thread and back on every request, about 35 us
+# of CPU a request under load (`tests/bench/catalog_read.py`), as much as the app's own work.
+# A worker stopped gracefully writes what waits; one killed outright (SIGKILL, the OOM killer)
+# loses at most the last interval's lines, as nginx's buffered access log does.
+_access_flush_seconds = _env.number("ACCESS_LOG_FLUSH_SECONDS", 0.2)
+_ACCESS_BUFFER_BYTES = 64 * 1024
 
 # Every worker writes its metrics under this folder; /metrics adds them up. It is this master's
 # own (by pid) and removed when it exits.
@@ -111,9 +118,10 @@ class JsonLogger(Logger):  # type: ignore[misc]
     """gunicorn's own and access logs as JSON lines, in the same shape as the app's.
 
     An access line is written on every request, so it is made directly (one dict, one
-    json.dumps, one write under the handler's lock) rather than through a log record and the
-    formatter: the same line, at a fraction of the cost. Handlers other than a stream (syslog)
-    still get a log record.
+    `json_line`) rather than through a log record and the formatter: the same line, at a
+    fraction of the cost. Lines wait in a buffer of the worker's and are written together (see
+    `ACCESS_LOG_FLUSH_SECONDS`); a thread of the worker's writes them when no request does.
+    Handlers other than a stream (syslog) still get a log record, at once.
     """
 
     def setup(self, cfg: Any) -> None:
@@ -125,6 +133,13 @@ class JsonLogger(Logger):  # type: ignore[misc]
         for logger in (self.error_log, self.access_log):
             for handler in logger.handlers:
                 handler.setFormatter(formatter)
+        self.flush_seconds = _access_flush_seconds
+        self._pending: list[str] = []
+        self._pending_bytes = 0
+        self._pending_lock = threading.Lock()  # taken before a handler's lock, never after
+        self._flusher: threading.Thread | None = None
+        self._flusher_pid: int | None = None
+        self._stop = threading.Event()
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if not self.cfg.accesslog or not self.access_log.isEnabledFor(logging.INFO):
@@ -151,7 +166,7 @@ class JsonLogger(Logger):  # type: ignore[misc]
             if type(handler) not in (logging.StreamHandler, logging.FileHandler):
                 self.access_log.info("%s %s %s", method, path, status, extra=fields)
                 return
-        line = json.dumps(
+        line = json_line(
             {
                 "time": timestamp(time.time()),
                 "level": "info",
@@ -159,16 +174,56 @@ class JsonLogger(Logger):  # type: ignore[misc]
                 "logger": self.access_log.name,
                 "message": f"{method} {path} {status}",
                 **fields,
-            },
-            default=str,
+            }
         )
+        if self.flush_seconds <= 0:
+            self._write(line + "\n")
+            return
+        with self._pending_lock:
+            if self._flusher_pid != os.getpid():  # the first line of this process (a worker)
+                self._flusher_pid, self._stop = os.getpid(), threading.Event()
+                self._flusher = threading.Thread(
+                    target=self._flush_every, args=(self._stop,), name="access-log", daemon=True
+                )
+                self._flusher.start()
+            self._pending.append(line + "\n")
+            self._pending_bytes += len(line) + 1
+            if self._pending_bytes >= _ACCESS_BUFFER_BYTES:
+                self._flush_locked()
+
+    def flush_access(self) -> None:
+        """Write the access lines that wait, in the order they were made."""
+        with self._pending_lock:
+            self._flush_locked()
+
+    def close_access(self) -> None:
+        """Stop this process's writing thread and write the lines that wait (as a worker
+        exits). A later line starts the thread again."""
+        with self._pending_lock:
+            flusher = self._flusher if self._flusher_pid == os.getpid() else None
+            self._stop.set()
+            self._flusher, self._flusher_pid = None, None
+        if flusher is not None:
+            flusher.join(timeout=5)
+        self.flush_access()
+
+    def _flush_locked(self) -> None:
+        if self._pending:
+            text, self._pending, self._pending_bytes = "".join(self._pending), [], 0
+            self._write(text)
+
+    def _flush_every(self, stop: threading.Event) -> None:
+        while not stop.wait(self.flush_seconds):
+            self.flush_access()
+
+    def _write(self, text: str) -> None:
         for handler in self.access_log.handlers:
             with handler.lock:  # as StreamHandler.emit: lines of threads never interleave
                 try:
-                    handler.stream.write(line + "\n")
+                    handler.stream.write(text)
                     handler.stream.flush()
                 except Exception:  # as logging does: a log line never fails a request
-                    handler.handleError(logging.makeLogRecord({"msg": line}))
+                    handler.handleError(logging.makeLogRecord({"msg": text}))
 
 
 def on_starting(server: Any) -> None:
@@ -197,6 +252,13 @@ def post_worker_init(worker: Any) -> None:
 
     signal.signal(signal.SIGTERM, drain)
     signal.siginterrupt(signal.SIGTERM, False)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    # In the worker, as it stops (gracefully or not): its waiting access lines are written.
+    close = getattr(worker.log, "close_access", None)
+    if close is not None:
+        close()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -1,7 +1,7 @@
 """Benchmark: a cached catalog read and a cart read, each against bare Flask on the same
 workers and threads.
 
-    make bench          (or: .venv/bin/python tests/bench/catalog_read.py --seconds 5 --rounds 3)
+    make bench          (or: .venv/bin/python tests/bench/catalog_read.py --seconds 5 --rounds 5)
 
 What is compared (the yardstick):
 - bare: Flask under plain gunicorn (`tests/bench/bare_app.py`; gunicorn's defaults, so no
@@ -22,8 +22,10 @@ Pairs measured, each with wrk (1 thread, `--connections` kept-alive connections)
   `GET /bare`.
 Runs are interleaved: every round runs each endpoint once, the order reversed every other
 round; the figures are medians over rounds. It prints req/s, p50 and p99 per endpoint and each
-pair's ratio (target: at least 0.80). The load generator shares the machine with the servers,
-alike for every endpoint: the ratios are the figures to compare, not the absolute rates.
+pair's ratio (target: at least 0.80), taken round by round (the two sides of a ratio ran
+seconds apart, under the same load on the machine) and given as the median and the range. The
+load generator shares the machine with the servers, alike for every endpoint: the ratios are
+the figures to compare, not the absolute rates, which move with what else the machine runs.
 """
 
 from __future__ import annotations
@@ -184,20 +186,27 @@ def report(results: dict[str, list[Result]]) -> None:
         m = medians[name]
         print(f"{name:<48} {m.rps:>7.0f} {m.p50_ms:>7.2f} {m.p99_ms:>7.2f} {m.cpu_us:>10.0f}")
     print(
-        "\nratios: req/s (this loaded machine, both sides sharing its cores), and bare's CPU per"
-        "\nrequest over the service's (the req/s ratio a server would reach on cores of its own)"
+        "\nratios, each taken within one round (both sides under the same load on the machine)"
+        "\nand given as the median over rounds [lowest, highest]: req/s (both sides sharing this"
+        "\nmachine's cores), and bare's CPU per request over the service's (the req/s ratio a"
+        "\nserver would reach on cores of its own)"
     )
     for label, name, floors in PAIRS:
-        if name not in medians:
+        if name not in results:
             continue
         for floor in floors:
-            ratio = medians[name].rps / medians[floor].rps
-            cpu_ratio = medians[floor].cpu_us / medians[name].cpu_us
+            pairs = list(zip(results[name], results[floor], strict=True))
+            rps = sorted(ours.rps / theirs.rps for ours, theirs in pairs)
+            cpu = sorted(theirs.cpu_us / ours.cpu_us for ours, theirs in pairs)
             print(
                 f"{label} / bare {' '.join(floor.split()[1:])}:"
-                f" req/s {ratio:.2f} ({_verdict(ratio)}),"
-                f" CPU {cpu_ratio:.2f} ({_verdict(cpu_ratio)})"
+                f" req/s {_spread(rps)} ({_verdict(statistics.median(rps))}),"
+                f" CPU {_spread(cpu)} ({_verdict(statistics.median(cpu))})"
             )
+
+
+def _spread(ratios: list[float]) -> str:
+    return f"{statistics.median(ratios):.2f} [{ratios[0]:.2f}, {ratios[-1]:.2f}]"
 
 
 def seeded_catalog_env(group: Group, base: dict[str, str]) -> dict[str, str]:
@@ -230,7 +239,7 @@ def seeded_catalog_env(group: Group, base: dict[str, str]) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--only", choices=("catalog", "cart"), help="measure one service (and bare) only"

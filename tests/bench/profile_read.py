@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/bench/profile_read.py [--seconds 15] [--path /api/catalog/...]
     CATALOG_NEAR_CACHE_SECONDS=0 .venv/bin/python tests/bench/profile_read.py   (near cache off)
+    .venv/bin/python tests/bench/profile_read.py --gil   (only the thread holding the GIL: CPU)
     (py-spy from PATH, else through `uvx py-spy`; the profiler is not a dependency of the store)
 
 Starts the moto server, redis-server and catalog under `emporium.gunicorn_conf` with one worker
@@ -76,6 +77,12 @@ def main() -> int:
     parser.add_argument("--path", default="/api/catalog/products/cast-iron-skillet")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="sample only the thread holding the GIL: where the worker's CPU goes, without the"
+        " threads that wait for it",
+    )
     parser.add_argument("--out", type=Path, help="a folder for the profiles (default: a new one)")
     args = parser.parse_args()
     args.out = args.out or Path(tempfile.mkdtemp(prefix="emporium-profile-"))
@@ -111,6 +118,7 @@ def main() -> int:
                     "--rate",
                     "250",
                     "--nonblocking",
+                    *(["--gil"] if args.gil else []),
                     "--nolineno",
                     "--format",
                     fmt,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -60,6 +61,38 @@ def test_sigterm_fails_readiness_then_finishes_in_flight_requests() -> None:
     assert answers[0].status_code == 200
     assert answers[0].json() == {"slept": 5.0}
     assert code == 0
+
+
+def access_lines(output: str, path: str) -> list[dict[str, object]]:
+    lines = (json.loads(line) for line in output.splitlines() if line.startswith("{"))
+    return [line for line in lines if line["logger"] == "gunicorn.access" and line["path"] == path]
+
+
+def test_access_lines_are_written_within_the_interval_and_all_of_them_on_sigterm() -> None:
+    # A long interval: what SIGTERM finds waiting must be written as the workers exit.
+    env = {**os.environ, "WEB_CONCURRENCY": "2", "HOST": "127.0.0.1"}
+    with Group() as group:
+        quick, url, _ = start_gunicorn(
+            group, "quick", "tests.integration.slow_app:create_app()", env
+        )
+        requests.get(url + "/slow?seconds=0", timeout=10)
+        quick.wait_until(  # with no other request, within ACCESS_LOG_FLUSH_SECONDS (0.2 s)
+            lambda: len(access_lines(quick.output(), "/slow")) == 1, "the first line", 5
+        )
+
+        waiting, url, _ = start_gunicorn(
+            group, "waiting", "tests.integration.slow_app:create_app()",
+            {**env, "ACCESS_LOG_FLUSH_SECONDS": "600"},
+        )  # fmt: skip
+        for _ in range(20):
+            requests.get(url + "/slow?seconds=0", timeout=10)
+        assert access_lines(waiting.output(), "/slow") == []  # all still waiting
+        os.kill(waiting.pid, signal.SIGTERM)
+        assert waiting.popen.wait(timeout=60) == 0
+        lines = access_lines(waiting.output(), "/slow")
+
+    assert len(lines) == 20
+    assert {line["status"] for line in lines} == {200}
 
 
 def test_a_missing_setting_stops_start_up_with_one_line(dynamodb_url: str) -> None:

@@ -7,6 +7,8 @@ import json
 import logging
 import re
 import runpy
+import threading
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +16,9 @@ from typing import Any
 
 import pytest
 from gunicorn.config import Config
+from tests.waits import eventually
 
+from emporium.config import ConfigError
 from emporium.logs import JsonFormatter, timestamp
 
 ENVIRON = {
@@ -30,23 +34,39 @@ RESPONSE = SimpleNamespace(
 )
 
 
-def json_logger(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, accesslog: str | None = "-"
-) -> Any:
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    monkeypatch.setenv("SERVICE_NAME", "catalog")
-    conf = runpy.run_module("emporium.gunicorn_conf")
-    cfg = Config()
-    cfg.set("accesslog", accesslog)
-    return conf["JsonLogger"](cfg)
+@pytest.fixture
+def json_logger(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Makes gunicorn's logger as `emporium.gunicorn_conf` configures it (under `env`); each
+    one's writing thread is stopped after the test."""
+    made: list[Any] = []
+
+    def make(accesslog: str | None = "-", **env: str) -> Any:
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+        monkeypatch.setenv("SERVICE_NAME", "catalog")
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        conf = runpy.run_module("emporium.gunicorn_conf")
+        cfg = Config()
+        cfg.set("accesslog", accesslog)
+        made.append(conf["JsonLogger"](cfg))
+        return made[-1]
+
+    yield make
+    for logger in made:
+        logger.close_access()
+
+
+def streamed(logger: Any) -> io.StringIO:
+    stream = io.StringIO()
+    logger.access_log.handlers = [logging.StreamHandler(stream)]  # "-": a stream, stdout
+    return stream
 
 
 def test_an_access_line_is_one_json_object_with_the_request_s_fields(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    json_logger: Callable[..., Any],
 ) -> None:
-    logger = json_logger(monkeypatch, tmp_path)
-    stream = io.StringIO()
-    logger.access_log.handlers = [logging.StreamHandler(stream)]  # "-": a stream, stdout
+    logger = json_logger(ACCESS_LOG_FLUSH_SECONDS="0")
+    stream = streamed(logger)
     logger.access(RESPONSE, None, ENVIRON, timedelta(microseconds=1500))
     logger.access(RESPONSE, None, {**ENVIRON, "PATH_INFO": "/healthz"}, timedelta(0))
 
@@ -81,12 +101,12 @@ class Records(logging.Handler):
 
 
 def test_the_line_is_the_one_the_formatter_makes_of_the_log_record(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    json_logger: Callable[..., Any],
 ) -> None:
-    logger = json_logger(monkeypatch, tmp_path)
-    stream = io.StringIO()
-    logger.access_log.handlers = [logging.StreamHandler(stream)]  # "-": a stream, stdout
+    logger = json_logger()
+    stream = streamed(logger)
     logger.access(RESPONSE, None, ENVIRON, timedelta(milliseconds=3))
+    logger.flush_access()
     # A handler that is not a stream (syslog, say) gets a log record instead.
     records = Records()
     logger.access_log.handlers = [records]
@@ -98,14 +118,67 @@ def test_the_line_is_the_one_the_formatter_makes_of_the_log_record(
     assert {**written, "time": None} == {**formatted, "time": None}
 
 
-def test_no_access_log_configured_writes_nothing(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    logger = json_logger(monkeypatch, tmp_path, accesslog=None)
+def test_no_access_log_configured_writes_nothing(json_logger: Callable[..., Any]) -> None:
+    logger = json_logger(accesslog=None)
     records = Records()
     logger.access_log.handlers = [records]
     logger.access(RESPONSE, None, ENVIRON, timedelta(milliseconds=3))
     assert records.records == []
+
+
+def test_lines_wait_to_be_written_together_in_the_order_they_were_made(
+    json_logger: Callable[..., Any],
+) -> None:
+    logger = json_logger(ACCESS_LOG_FLUSH_SECONDS="60")
+    stream = streamed(logger)
+    paths = [f"/api/catalog/products/p{number}" for number in range(5)]
+    for path in paths:
+        logger.access(RESPONSE, None, {**ENVIRON, "PATH_INFO": path}, timedelta(0))
+    assert stream.getvalue() == ""  # waiting: one write for all of them, not one each
+    logger.flush_access()
+    assert [json.loads(line)["path"] for line in stream.getvalue().splitlines()] == paths
+
+
+def test_waiting_lines_are_written_within_the_interval_without_another_request(
+    json_logger: Callable[..., Any],
+) -> None:
+    logger = json_logger(ACCESS_LOG_FLUSH_SECONDS="0.05")
+    stream = streamed(logger)
+    logger.access(RESPONSE, None, ENVIRON, timedelta(0))
+    eventually(lambda: stream.getvalue().count("\n") == 1, "the line written", timeout=5)
+
+
+def test_a_full_buffer_is_written_at_once(json_logger: Callable[..., Any]) -> None:
+    logger = json_logger(ACCESS_LOG_FLUSH_SECONDS="60")
+    stream = streamed(logger)
+    long_agent = {**ENVIRON, "HTTP_USER_AGENT": "x" * 1000}
+    for _ in range(100):  # 100 lines of over a kilobyte: past the 64 KiB the buffer holds
+        logger.access(RESPONSE, None, long_agent, timedelta(0))
+    written = stream.getvalue().count("\n")
+    assert 50 <= written < 100  # written when full, the rest still waiting
+    logger.flush_access()
+    assert stream.getvalue().count("\n") == 100
+
+
+def test_a_worker_that_exits_writes_what_waits_and_stops_its_thread(
+    json_logger: Callable[..., Any],
+) -> None:
+    logger = json_logger(ACCESS_LOG_FLUSH_SECONDS="60")
+    stream = streamed(logger)
+    logger.access(RESPONSE, None, ENVIRON, timedelta(0))
+    flusher = next(t for t in threading.enumerate() if t.name == "access-log")
+    conf = runpy.run_module("emporium.gunicorn_conf")
+    conf["worker_exit"](None, SimpleNamespace(log=logger))
+    assert stream.getvalue().count("\n") == 1
+    assert not flusher.is_alive()
+
+
+@pytest.mark.parametrize("value", ["-1", "soon"])
+def test_a_bad_flush_interval_stops_start_up_naming_the_setting(
+    json_logger: Callable[..., Any], value: str
+) -> None:
+    with pytest.raises(ConfigError, match="ACCESS_LOG_FLUSH_SECONDS"):
+        json_logger(ACCESS_LOG_FLUSH_SECONDS=value)
 
 
 @pytest.mark.parametrize(
