@@ -488,6 +488,10 @@ spec:
         - {{ $load.spawnRate | quote }}
         - --duration
         - {{ $load.durationSeconds | quote }}
+        {{- if ne (toString $load.pace) "" }}
+        - --pace
+        - {{ $load.pace | quote }}
+        {{- end }}
       resources:
         {{- toYaml $load.resources | nindent 8 }}
       securityContext:

@@ -117,6 +117,13 @@ def test_the_runs_settings_come_from_the_values(helm: Path) -> None:
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["resources"]["limits"]["cpu"] == 2
     assert container["image"] == "emporium/load:1.2.3"
+    assert "--pace" not in container["args"]  # shoppers think between journeys
+
+
+@pytest.mark.parametrize("pace", ["0", "0.5", "2"])
+def test_a_pace_is_passed_on(helm: Path, pace: str) -> None:
+    job = load_job(template(helm, *SETUPS["kind"], f"--set=load.enabled=true,load.pace={pace}"))
+    assert option(job, "--pace") == pace
 
 
 def test_the_job_is_hardened_like_the_services(kind: Release) -> None:
@@ -209,6 +216,8 @@ def test_a_changed_run_is_a_new_job_and_the_same_run_the_same_job(helm: Path) ->
         ("load.users=0", "/load/users"),
         ("load.durationSeconds=-5", "/load/durationSeconds"),
         ("load.spawnRate=fast", "/load/spawnRate"),
+        ("load.pace=-1", "/load/pace"),
+        ("load.pace=fast", "/load/pace"),
         ("load.url=ftp://shop.example.com", "/load/url"),
         ("load.url=http://shop.example.com/", "/load/url"),
         ("load.user=20", "'user' not allowed"),
