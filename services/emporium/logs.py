@@ -39,8 +39,9 @@ def timestamp(created: float) -> str:
 def json_line(entry: dict[str, Any]) -> str:
     """One log line's JSON text (compact, as orjson writes it). orjson encodes an access line
     about seven times faster than `json.dumps`, and one is written on every request. What it
-    refuses (an integer beyond 64 bits, a key that is not text) goes through `json`: a log call
-    never fails on its fields. Anything else unencodable is written as its str()."""
+    refuses (an integer beyond 64 bits) goes through `json`; keys that are not text are written
+    as text and values neither encoder knows as their str(), so a log call does not fail on its
+    fields."""
     try:
         return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:  # orjson.JSONEncodeError is a TypeError

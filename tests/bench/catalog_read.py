@@ -88,16 +88,22 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, seconds: int, connections: int, server: int) -> Result:
-    """wrk against `url` for `seconds`; `server` is the process group that serves it."""
-    cpu_before = cpu_seconds(server)
+@dataclass
+class WrkRun:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+
+
+def wrk(url: str, seconds: int, connections: int) -> WrkRun:
+    """wrk (1 thread, kept-alive connections) against `url`; fails on any non-2xx answer."""
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    cpu = cpu_seconds(server) - cpu_before
     requests = re.search(r"(\d+) requests in", out)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
@@ -107,12 +113,17 @@ def run_wrk(url: str, seconds: int, connections: int, server: int) -> Result:
         raise RuntimeError(f"could not read wrk's output:\n{out}")
     if errors:
         raise RuntimeError(f"{errors.group(1)} requests failed:\n{out}")
-    return Result(
-        float(rps.group(1)),
-        _ms(*p50.groups()),
-        _ms(*p99.groups()),
-        cpu * 1e6 / max(1, int(requests.group(1))),
+    return WrkRun(
+        float(rps.group(1)), _ms(*p50.groups()), _ms(*p99.groups()), int(requests.group(1))
     )
+
+
+def run_wrk(url: str, seconds: int, connections: int, server: int) -> Result:
+    """wrk against `url` for `seconds`; `server` is the process group that serves it."""
+    cpu_before = cpu_seconds(server)
+    run = wrk(url, seconds, connections)
+    cpu = cpu_seconds(server) - cpu_before
+    return Result(run.rps, run.p50_ms, run.p99_ms, cpu * 1e6 / max(1, run.requests))
 
 
 def start_bare(group: Group, port: int, env: dict[str, str], workers: str, threads: str) -> Child:
