@@ -126,23 +126,18 @@ def run_wrk(url: str, seconds: int, connections: int, server: int) -> Result:
     return Result(run.rps, run.p50_ms, run.p99_ms, cpu * 1e6 / max(1, run.requests))
 
 
+def bare_gunicorn(python: str, app: str, bind: str, workers: str, threads: str) -> list[str]:
+    """The command of bare Flask under plain gunicorn: its defaults, nothing of ours, with the
+    services' worker class, workers and threads."""
+    return [python, "-m", "gunicorn", "--worker-class", "gthread", "--workers", workers,
+            "--threads", threads, "--reuse-port", "--bind", bind, app]  # fmt: skip
+
+
 def start_bare(group: Group, port: int, env: dict[str, str], workers: str, threads: str) -> Child:
-    """Bare Flask under plain gunicorn: its defaults, nothing of ours."""
-    argv = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--worker-class",
-        "gthread",
-        "--workers",
-        workers,
-        "--threads",
-        threads,
-        "--reuse-port",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "tests.bench.bare_app:create_app()",
-    ]
+    """Bare Flask under plain gunicorn on 127.0.0.1:`port`."""
+    argv = bare_gunicorn(
+        sys.executable, "tests.bench.bare_app:create_app()", f"127.0.0.1:{port}", workers, threads
+    )
     child = group.start("bare", argv, env, log_path=os.devnull)
     child.wait_until(lambda: http_status(f"http://127.0.0.1:{port}/bare") == 200, "ready")
     return child
@@ -181,7 +176,7 @@ PAIRS = (
 )
 
 
-def _verdict(ratio: float) -> str:
+def verdict(ratio: float) -> str:
     return f"{'meets' if ratio >= TARGET_RATIO else 'misses'} {TARGET_RATIO:.2f}"
 
 
@@ -211,12 +206,12 @@ def report(results: dict[str, list[Result]]) -> None:
             cpu = sorted(theirs.cpu_us / ours.cpu_us for ours, theirs in pairs)
             print(
                 f"{label} / bare {' '.join(floor.split()[1:])}:"
-                f" req/s {_spread(rps)} ({_verdict(statistics.median(rps))}),"
-                f" CPU {_spread(cpu)} ({_verdict(statistics.median(cpu))})"
+                f" req/s {spread(rps)} ({verdict(statistics.median(rps))}),"
+                f" CPU {spread(cpu)} ({verdict(statistics.median(cpu))})"
             )
 
 
-def _spread(ratios: list[float]) -> str:
+def spread(ratios: list[float]) -> str:
     return f"{statistics.median(ratios):.2f} [{ratios[0]:.2f}, {ratios[-1]:.2f}]"
 
 

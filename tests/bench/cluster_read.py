@@ -38,7 +38,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.bench.catalog_read import CART_PRODUCTS, TARGET_RATIO, fill_cart, wrk  # noqa: E402
+from tests.bench.catalog_read import (  # noqa: E402
+    CART_PRODUCTS,
+    bare_gunicorn,
+    fill_cart,
+    spread,
+    verdict,
+    wrk,
+)
 
 from devstack.processes import free_port  # noqa: E402
 
@@ -76,21 +83,7 @@ def bare_pod(
     spec = template["spec"]
     main = next(c for c in spec["containers"] if c["name"] == service)
     workers, threads = settings.get("WEB_CONCURRENCY", "2"), settings.get("GUNICORN_THREADS", "4")
-    argv = [
-        "python",
-        "-m",
-        "gunicorn",
-        "--worker-class",
-        "gthread",
-        "--workers",
-        workers,
-        "--threads",
-        threads,
-        "--reuse-port",
-        "--bind",
-        "0.0.0.0:8080",
-        "bare_app:create_app()",
-    ]
+    argv = bare_gunicorn("python", "bare_app:create_app()", "0.0.0.0:8080", workers, threads)
     scratch = [m for m in main.get("volumeMounts", []) if m["name"] in ("tmp", "shm")]
     bare = {
         "name": service,
@@ -334,16 +327,15 @@ def report(results: dict[Pair, list[tuple[Run, Run]]]) -> None:
             )
             print(f"{name:<46} {rps:>7.0f} {p50:>7.2f} {p99:>7.2f} {cpu:>10.0f}")
     print(
-        f"\nratios round by round, median [lowest, highest] (target {TARGET_RATIO:.2f}); CPU:"
+        "\nratios round by round, median [lowest, highest]; CPU:"
         " bare's CPU per request over the service's; req/s: both capped by kubectl port-forward"
     )
     for pair, rounds in results.items():
         cpu = sorted(bare.cpu_us / ours.cpu_us for ours, bare in rounds)
         rps = sorted(ours.rps / bare.rps for ours, bare in rounds)
         print(
-            f"{pair.service} / {pair.bare_name}: CPU {statistics.median(cpu):.2f}"
-            f" [{cpu[0]:.2f}, {cpu[-1]:.2f}], req/s {statistics.median(rps):.2f}"
-            f" [{rps[0]:.2f}, {rps[-1]:.2f}]"
+            f"{pair.service} / {pair.bare_name}: CPU {spread(cpu)}"
+            f" ({verdict(statistics.median(cpu))}), req/s {spread(rps)}"
         )
 
 

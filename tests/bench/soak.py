@@ -290,10 +290,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     soak.start()
     series: dict[str, list[tuple[float, int]]] = {}
+    shown = 0.0
     while soak.is_alive():
         now = time.monotonic() - started
         for name, value in sample().items():
             series.setdefault(name, []).append((now, value))
+        if now - shown >= 60:  # a long soak says how far it is
+            print(f"  {now:.0f} of {args.duration} s", flush=True)
+            shown = now
         soak.join(timeout=args.interval)
     if not result:
         raise SystemExit("error: the soak's load run failed (see above)")
