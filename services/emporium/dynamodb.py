@@ -23,7 +23,9 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
+    ConnectTimeoutError,
     EndpointConnectionError,
+    ReadTimeoutError,
 )
 from flask import Flask, Response
 
@@ -196,7 +198,15 @@ def ensure_table(
                 raise
             not_yet = "DynamoDB's endpoint answers, but not as DynamoDB; trying again"
             why = str(error)
-        except (EndpointConnectionError, ConnectionClosedError) as error:
+        # Refused, cut off, or timed out: not an answer yet. The connect timeout was seen on
+        # kind under `skaffold dev`, as the release's pods were replaced (the catalog crashed,
+        # and skaffold took its restart back-off for a failed deployment).
+        except (
+            EndpointConnectionError,
+            ConnectTimeoutError,
+            ConnectionClosedError,
+            ReadTimeoutError,
+        ) as error:
             if waited >= reachable_within:
                 raise
             not_yet = "DynamoDB does not answer yet; trying again"

@@ -10,7 +10,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from emporium.dynamodb import ensure_table
 
@@ -75,8 +81,23 @@ def test_botocore_names_a_bare_404_by_its_status() -> None:
     assert raised.value.response["Error"]["Code"] == bare_status(404).response["Error"]["Code"]
 
 
-def test_an_emulator_that_starts_late_gets_the_table(aws: None) -> None:
-    client = StartsLate(boto3.client("dynamodb", region_name="us-east-1"), answers_from=3)
+ENDPOINT = "http://emporium-dynamodb:8000/"
+
+
+@pytest.mark.parametrize(
+    "not_yet",
+    [
+        EndpointConnectionError(endpoint_url=ENDPOINT),  # refused
+        ConnectTimeoutError(endpoint_url=ENDPOINT),  # no answer to the connect
+        ConnectionClosedError(endpoint_url=ENDPOINT),
+        ReadTimeoutError(endpoint_url=ENDPOINT),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_an_emulator_that_starts_late_gets_the_table(aws: None, not_yet: Exception) -> None:
+    client = StartsLate(
+        boto3.client("dynamodb", region_name="us-east-1"), answers_from=3, before=not_yet
+    )
     slept: list[float] = []
     ensure_table(client, "carts", key="id", sleep=slept.append)  # type: ignore[arg-type]
     assert client.calls == 3
