@@ -147,9 +147,9 @@ def running_pod(namespace: str, deployment: dict[str, Any]) -> tuple[str, str]:
 
 
 class Forward:
-    """`kubectl port-forward pod/<pod> <local>:8080`, stopped on exit."""
+    """`kubectl port-forward pod/<pod> <local>:<remote>`, stopped on exit."""
 
-    def __init__(self, namespace: str, pod: str) -> None:
+    def __init__(self, namespace: str, pod: str, remote: int = 8080) -> None:
         self.port = free_port()
         command = [
             os.environ.get("KUBECTL", "kubectl"),
@@ -157,7 +157,7 @@ class Forward:
             "-n",
             namespace,
             f"pod/{pod}",
-            f"{self.port}:8080",
+            f"{self.port}:{remote}",
         ]
         # Its stderr is left out: it reports every connection wrk drops at the end of a run.
         self.process = subprocess.Popen(

@@ -70,6 +70,8 @@ class Shipping:
     window: float = 0.0  # seconds from the first PLACED to the last SHIPPED
     missed: dict[str, str] = field(default_factory=dict)  # order id -> its status, last read
     within: float = 0.0
+    # order id -> each status it reached and when (orders' stamps), as last read
+    histories: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def percentile(self, fraction: float) -> float:
         """Milliseconds, as the endpoints' percentiles are counted."""
@@ -222,6 +224,7 @@ def follow_orders(
         first = min(h["PLACED"] for h in shipped.values())
         shipping.window = max(h["SHIPPED"] for h in shipped.values()) - first
     shipping.missed = {o: state for o, state in seen.items() if o not in shipped}
+    shipping.histories = histories
     return shipping
 
 

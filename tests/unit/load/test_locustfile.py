@@ -235,6 +235,8 @@ def test_percentiles_and_orders_shipped_per_second_per_worker_come_from_the_stat
     # 4 orders from the first PLACED (start) to the last SHIPPED (start + 3 + 2.0): 5 s.
     assert "orders SHIPPED/s: 0.80, 0.40 per fulfillment worker (2)" in printed
     assert report.error_count == 0
+    # Each order's history as orders stamped it (what tests/bench/cluster_fulfillment.py reads).
+    assert report.shipping.histories["ord-3"]["SHIPPED"] - start == pytest.approx(5.0, abs=0.01)
 
 
 def test_an_order_that_never_ships_is_an_error_that_names_it(
