@@ -31,21 +31,20 @@ Near cache (`near_seconds`, off at 0): a read made with `near=True` (the catalog
 reads) is also kept in this process's memory and served from there, without asking Redis, for
 at most `near_seconds` from the moment its read began. Every write publishes its keys on the
 invalidation channel (`catalog.invalidation`) before and after it, in the pipeline that sets
-and clears its marks; before each near read this process applies whatever has arrived there,
-and a write made through this process evicts its own entries directly. No read that began
-before an eviction keeps its value, and a value loaded past a "being written" marker or while
-Redis is out of use is never kept. When the channel cannot be trusted (not yet subscribed,
-failed, or silent for its heartbeat) the near cache is emptied and left alone: reads go to
-Redis. The entries are few (one per product read, at most `near_entries`, the oldest dropped
-first).
+and clears its marks; this process's listener thread evicts what arrives there, and a write
+made through this process evicts its own entries directly. No read that began before an
+eviction keeps its value, and a value loaded past a "being written" marker or while Redis is
+out of use is never kept. When the channel cannot be trusted (not yet subscribed, failed, or
+silent for its heartbeat) the near cache is emptied and left alone: reads go to Redis. The
+entries are few (one per product read, at most `near_entries`, the oldest dropped first).
 
 Staleness: a product read is never older than the last acknowledged write (the loader reads
 DynamoDB consistently), except that, with the near cache on, another process's write reaches
-this process's memory through the channel: it is applied before any read that begins after it
-arrived (a few milliseconds after the write, on the writer's pipeline), and when the channel
-fails silently a read may miss it for up to the channel's heartbeat (1 s), never more than
-`near_seconds`. (A read within `settle`, 1 ms, of this process's last look at the channel
-does not look again: one more millisecond.) List pages and the category list come from global
+this process's memory through the channel: a few milliseconds after the write (on the writer's
+pipeline, before the writer answers), applied as soon as the listener thread runs (at once on
+an idle process, within the interpreter's 5 ms switch interval per busy thread on a loaded
+one), and never missed by a read that begins more than the channel's heartbeat (1 s) after it
+arrived, nor by more than `near_seconds`. List pages and the category list come from global
 secondary indexes, which are eventually consistent: they may be up to the list TTL old.
 """
 
@@ -64,6 +63,7 @@ import redis
 from prometheus_client import Counter
 
 from catalog.invalidation import InvalidationChannel
+from emporium.background import after_fork_in_child
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,6 @@ class ReadThroughCache:
         near_seconds: float = 0.0,
         near_entries: int = 10_000,
         heartbeat: float = 1.0,
-        settle: float = 0.001,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -166,15 +165,24 @@ class ReadThroughCache:
         self._near_lock = threading.Lock()
         # Moved by every eviction: a read that saw it move keeps nothing.
         self._near_epoch = 0
+        after_fork_in_child(self._new_lock_after_fork)
         # Every process publishes its writes there, whether or not it keeps a near cache.
         self.channel = InvalidationChannel(
             client,
             f"{namespace}:invalidations",
             heartbeat=heartbeat,
             retry_after=retry_after,
-            settle=settle,
         )
         self.channel.listen(self._near_evict)
+
+    def _new_lock_after_fork(self) -> None:
+        # The lock may have been held, at the fork, by a thread the child does not have.
+        self._near_lock = threading.Lock()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop this process's invalidation listener (the near cache is off from then on),
+        waiting up to `timeout` seconds for it to end (None: until it has)."""
+        self.channel.close(timeout)
 
     def key(self, *parts: str) -> str:
         # The braces put a key, its lock and its marker in one hash slot, for the Lua scripts

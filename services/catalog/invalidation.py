@@ -4,22 +4,27 @@ still see another pod's write at once.
 
 Writers publish the keys in the same pipeline as the write's cache marks, before the write and
 again after it (`ReadThroughCache.writing`). Each process holds one subscription of its own,
-made on first use after the fork, and reads it without a thread: `ready()` is called before
-every read of the near cache and takes in whatever has arrived, so an invalidation that reached
-this process before a read began is applied before that read is served.
+on a listener thread started by the first read after the fork: the thread blocks on the
+subscription and applies each message as it arrives, so reads never touch the socket. (Looking
+at the socket from the reads cost about 5% of a cached read's CPU: every check releases the
+GIL, and on a busy worker that hands it to another thread and back.)
 
-When the channel cannot be trusted, `ready()` answers False and the near cache is neither read
-nor filled (reads go to Redis, as with the near cache off):
+Reads ask `ready()`, one clock read: True while Redis was heard on the subscription less than
+`heartbeat` seconds ago. Otherwise the near cache is neither read nor filled (reads go to
+Redis, as with the near cache off):
 - at every (re)subscription the memory is emptied, since messages published while no
   subscription stood are lost;
-- when the connection fails (a closed socket, Redis restarted, a `CLIENT KILL`): memory emptied,
-  the next try after `retry_after` seconds;
+- when the connection fails (a closed socket, Redis restarted, a `CLIENT KILL`): memory
+  emptied, a new subscription after `retry_after` seconds;
 - when Redis has not been heard from for `heartbeat` seconds: a connection that died silently
-  (a lost network path sends no reset) delivers nothing, so a PING goes out every half
-  heartbeat of reads and its PONG must come back in time.
-So a read never misses a write whose invalidation this process could have received more than
-`heartbeat` seconds before the read began. Reads within `settle` (1 ms) of the last drain
-skip it: an invalidation may so take up to a millisecond longer to apply.
+  (a lost network path sends no reset) delivers nothing, so the thread sends a PING every half
+  heartbeat, and its PONG, read in order behind every message before it, must come back in
+  time; past that the connection is dropped and made again.
+So an invalidation is applied as soon as the listener thread runs after it arrived: at once on
+an idle process, within the interpreter's switch interval (5 ms) of each busy thread on a
+loaded one. A read never misses a write whose invalidation reached this process more than
+`heartbeat` seconds before the read began: a thread that could not read it in that time has
+heard nothing since, and `ready()` has turned False.
 
 The connection is a plain one from the client's pool (TLS, AUTH, client name and timeouts as for
 every other command), driven directly rather than through redis-py's `PubSub`, which reconnects
@@ -30,18 +35,22 @@ messages it lost.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
 
+from emporium.background import after_fork_in_child
+
 log = logging.getLogger(__name__)
 
 Invalidate = Callable[[Iterable[str] | None], None]  # the keys written; None: everything
+
+# The longest the listener waits on the socket in one go: how soon it sees `close()`. (Ten
+# wake-ups a second cost nothing next to a worker's requests.)
+_WAKE_SECONDS = 0.1
 
 
 class InvalidationChannel:
@@ -52,29 +61,29 @@ class InvalidationChannel:
         *,
         heartbeat: float = 1.0,
         retry_after: float = 2.0,
-        settle: float = 0.001,
     ) -> None:
         self.client = client
         self.channel = channel
         self.heartbeat = heartbeat
         self.retry_after = retry_after
         self._on_invalidate: Invalidate = lambda keys: None
+        self._reset()
+        after_fork_in_child(self._reset)
+
+    def _reset(self) -> None:
+        # A forked child has none of its parent's threads: it starts its own listener, on a
+        # connection of its own (the parent's socket is left to the parent).
         self._lock = threading.Lock()
-        self._pid: int | None = None
+        self._stopping = threading.Event()
+        self._listener: threading.Thread | None = None
         self._connection: Any = None
-        self._subscribed = False
-        self._heard = float("-inf")  # when Redis last said anything on the subscription
+        self._heard = float("-inf")  # when the listener last read anything from Redis
         self._pinged = float("-inf")
-        self._down_until = float("-inf")
-        # Until then, reads skip the drain: a drain on every read, under one lock, was 5% of a
-        # catalog worker's samples (the socket check hands the GIL around).
-        self.settle = settle
-        self._settled_until = float("-inf")
-        forget = weakref.WeakMethod(self._forget_after_fork)
-        os.register_at_fork(after_in_child=lambda: (method := forget()) and method())
+        self._trusted_until = float("-inf")  # the near cache may be used until then
 
     def listen(self, on_invalidate: Invalidate) -> None:
-        """Who is told of each write's keys (and of None: forget everything)."""
+        """Who is told of each write's keys (and of None: forget everything). It is called
+        from the listener thread."""
         self._on_invalidate = on_invalidate
 
     def publish(self, pipe: Any, keys: Iterable[str]) -> None:
@@ -82,52 +91,68 @@ class InvalidationChannel:
         pipe.publish(self.channel, "\n".join(keys))
 
     def ready(self) -> bool:
-        """Apply every invalidation that has arrived (unless that was done less than `settle`
-        seconds ago); True if no write can have been missed for longer than the heartbeat."""
-        now = time.monotonic()
-        if now < self._settled_until:  # drained a moment ago, with the channel trusted
+        """True if no write can have been missed for longer than the heartbeat; the first call
+        in a process starts its listener."""
+        if time.monotonic() < self._trusted_until:
             return True
-        with self._lock:
-            if self._pid != os.getpid():  # a fork: the parent's connection is not ours
-                self._pid, self._connection, self._subscribed = os.getpid(), None, False
-            if now < self._down_until:
-                return False
+        if self._listener is None:
+            with self._lock:
+                if self._listener is None and not self._stopping.is_set():
+                    self._listener = threading.Thread(
+                        target=self._listen, name="near-cache-invalidations", daemon=True
+                    )
+                    self._listener.start()
+        return False
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop the listener and close its connection; wait up to `timeout` seconds (None: as
+        long as it takes, a tenth of a second) for it to end."""
+        self._stopping.set()
+        listener = self._listener
+        if listener is not None and listener is not threading.current_thread():
+            listener.join(timeout)
+
+    def _listen(self) -> None:
+        while not self._stopping.is_set():
             try:
-                if self._connection is None:
-                    self._subscribe(now)
-                while self._connection.can_read(timeout=0):
-                    self._take(self._connection.read_response(push_request=True), now)
-                if now - self._pinged >= self.heartbeat / 2:
-                    self._connection.send_command("PING", check_health=False)
-                    self._pinged = now
-            except (redis.RedisError, OSError) as error:
-                self._drop(error, now)
-                return False
-            trusted = self._subscribed and now - self._heard < self.heartbeat
-            if trusted:
-                self._settled_until = now + self.settle
-            return trusted
+                self._subscribe()
+                while not self._stopping.is_set():
+                    self._wait_and_take()
+            except Exception as error:  # Redis, the socket, or a bug: the listener must not die
+                self._drop(error)
+                self._stopping.wait(self.retry_after)
+        self._trusted_until = float("-inf")
+        if self._connection is not None:
+            self._connection.disconnect()
 
-    def _forget_after_fork(self) -> None:
-        self._settled_until = float("-inf")
-
-    def _subscribe(self, now: float) -> None:
-        # Never released to the pool: once subscribed, it can carry nothing else. Waiting for
-        # the confirmation (one round trip, once per process and per failure) lets the read
-        # that subscribes already use the near cache.
+    def _subscribe(self) -> None:
+        # Never released to the pool: once subscribed, it can carry nothing else.
         self._connection = self.client.connection_pool.make_connection()
         self._connection.connect()
         self._connection.send_command("SUBSCRIBE", self.channel, check_health=False)
-        self._take(self._connection.read_response(push_request=True), now)
-        self._pinged = now
+        self._pinged = time.monotonic()
+        self._take(self._connection.read_response(push_request=True))
 
-    def _take(self, reply: Any, now: float) -> None:
+    def _wait_and_take(self) -> None:
+        """Wait for what Redis sends, up to the next PING, and apply it."""
+        now = time.monotonic()
+        if now - self._heard >= self.heartbeat:
+            raise redis.ConnectionError(
+                f"no answer on the subscription for {self.heartbeat} s (a PING went unanswered)"
+            )
+        if now - self._pinged >= self.heartbeat / 2:
+            self._connection.send_command("PING", check_health=False)
+            self._pinged = now
+        wait = min(_WAKE_SECONDS, self._pinged + self.heartbeat / 2 - now)
+        if self._connection.can_read(timeout=wait):
+            self._take(self._connection.read_response(push_request=True))
+
+    def _take(self, reply: Any) -> None:
         # RESP3 (redis-py's default) answers a PING in subscribed mode with a plain PONG, RESP2
         # with a ["pong", ""] message; messages are pushes, read with push_request.
         kind = reply[0] if isinstance(reply, list) and reply else reply
         if kind not in (b"message", b"subscribe", b"pong", b"PONG"):
             raise redis.ConnectionError(f"unexpected on the subscription: {reply!r}")
-        self._heard = now
         if kind == b"message":
             try:
                 keys: list[str] | None = reply[2].decode().split("\n")
@@ -135,15 +160,18 @@ class InvalidationChannel:
                 keys = None
             self._on_invalidate(keys)
         elif kind == b"subscribe":
-            self._subscribed = True
             self._on_invalidate(None)  # whatever was published before this went unheard
             log.info("near cache: listening for invalidations", extra={"channel": self.channel})
+        # Heard once applied: a read that finds the channel trusted finds this reply's
+        # invalidation done.
+        self._heard = time.monotonic()
+        self._trusted_until = self._heard + self.heartbeat
 
-    def _drop(self, error: Exception, now: float) -> None:
+    def _drop(self, error: Exception) -> None:
+        self._trusted_until = float("-inf")
         if self._connection is not None:
             self._connection.disconnect()
-        self._connection, self._subscribed = None, False
-        self._down_until = now + self.retry_after
+            self._connection = None
         self._on_invalidate(None)
         log.warning(
             "near cache off: the invalidation channel failed; reads go to Redis",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -20,6 +21,13 @@ from emporium.health import DRAINING
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def after_fork_in_child(method: Callable[[], None]) -> None:
+    """Call the bound `method` in every child forked from now on, for as long as its object
+    lives: for state read on every request, where even `os.getpid()` (a system call) costs."""
+    reference = weakref.WeakMethod(method)
+    os.register_at_fork(after_in_child=lambda: (bound := reference()) and bound())
 
 
 class PerProcess(Generic[T]):

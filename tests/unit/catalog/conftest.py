@@ -96,14 +96,19 @@ def fake_redis(monkeypatch: pytest.MonkeyPatch, redis_server: fakeredis.FakeServ
 @pytest.fixture
 def make_app(
     environ: dict[str, str], aws: None, fake_redis: None, one_dynamodb_client_per_settings: None
-) -> Callable[..., Flask]:
+) -> Iterator[Callable[..., Flask]]:
     """Build a catalog app; keyword arguments override settings of `environ`."""
     from catalog.app import create_app  # noqa: PLC0415 - not at the top: see there
 
-    def build(**overrides: str) -> Flask:
-        return create_app({**environ, **overrides})
+    built: list[Flask] = []
 
-    return build
+    def build(**overrides: str) -> Flask:
+        built.append(create_app({**environ, **overrides}))
+        return built[-1]
+
+    yield build
+    for app in built:  # each app's near-cache listener, if its reads started one
+        app.extensions["catalog"].cache.close()
 
 
 @pytest.fixture

@@ -8,15 +8,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
 import fakeredis
 import fakeredis._socket._base
 import pytest
+from tests.unit.catalog.near import WAIT, caught_up, eventually, listening
 
 import catalog.cache
-import catalog.invalidation
 from catalog.cache import CacheUnavailableError, ReadThroughCache
 
 KIND = "unit-test"  # the `cache` label of this module's lookups
@@ -62,8 +63,7 @@ class Clock:
 @pytest.fixture(autouse=True)
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr(catalog.cache, "time", clock)
-    monkeypatch.setattr(catalog.invalidation, "time", clock)
+    monkeypatch.setattr(catalog.cache, "time", clock)  # the channel's listener keeps real time
     return clock
 
 
@@ -96,10 +96,24 @@ def redis(server: fakeredis.FakeServer) -> fakeredis.FakeRedis:
     return fakeredis.FakeRedis(server=server)
 
 
+_opened: list[ReadThroughCache] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_listeners() -> Iterator[None]:
+    """Each test's invalidation listeners stop with it (each within half a heartbeat: not
+    waited for)."""
+    yield
+    while _opened:
+        _opened.pop().close(timeout=0)
+
+
 def new_cache(server: fakeredis.FakeServer, **options: Any) -> ReadThroughCache:
-    # settle 0: every near read looks at the channel, whatever the stopped clock says.
-    options = {"marker_ms": MARKER_MS, "settle": 0.0, **options}
-    return ReadThroughCache(fakeredis.FakeRedis(server=server), namespace="test", **options)
+    cache = ReadThroughCache(
+        fakeredis.FakeRedis(server=server), namespace="test", **{"marker_ms": MARKER_MS, **options}
+    )
+    _opened.append(cache)
+    return cache
 
 
 @pytest.fixture
@@ -638,17 +652,20 @@ def test_redis_is_consulted_again_once_retry_after_has_passed(
     assert lookups.since() == {**NOTHING, "hit": 1}
 
 
-# The near cache: this process's memory, evicted through the invalidation channel, kept for
-# at most near_seconds
+# The near cache: this process's memory, evicted through the invalidation channel by a listener
+# thread, kept for at most near_seconds
 
 
 NEAR = 1.5
-HEARTBEAT = 1.0  # the channel's: silent for this long, it is not trusted
+
+
+def near_cache(server: fakeredis.FakeServer, **options: Any) -> ReadThroughCache:
+    return listening(new_cache(server, **{"near_seconds": NEAR, **options}))
 
 
 @pytest.fixture
 def near(server: fakeredis.FakeServer) -> ReadThroughCache:
-    return new_cache(server, near_seconds=NEAR)
+    return near_cache(server)
 
 
 def test_a_near_read_is_served_from_memory_without_asking_redis(
@@ -662,13 +679,29 @@ def test_a_near_read_is_served_from_memory_without_asking_redis(
     assert load.calls == 1
 
 
-def test_another_process_s_write_is_seen_at_once(
+def test_until_the_listener_is_subscribed_reads_go_to_redis(
+    server: fakeredis.FakeServer, lookups: Any
+) -> None:
+    cache, gate = new_cache(server, near_seconds=NEAR), threading.Event()
+    subscribe = cache.channel._subscribe
+    cache.channel._subscribe = lambda: (gate.wait(WAIT), subscribe())[1]  # held back
+    assert read(cache, Loader(b"v1")) == b"v1"  # starts the listener, which waits at the gate
+    assert read(cache, Loader(b"v1")) == b"v1"
+    gate.set()
+    listening(cache)
+    assert read(cache, Loader(b"unused")) == b"v1"  # kept from here on
+    assert read(cache, Loader(b"unused")) == b"v1"
+    assert lookups.since() == {**NOTHING, "miss": 1, "hit": 2, "near": 1}
+
+
+def test_another_process_s_write_is_evicted_by_the_listener(
     server: fakeredis.FakeServer, near: ReadThroughCache, lookups: Any
 ) -> None:
     store = Store(b"v1")
     assert read_from(near, store) == b"v1"
     assert read_from(near, store) == b"v1"
     store.write(new_cache(server), b"v2")  # another pod's write, acknowledged now
+    caught_up(near)  # with no read in between: the listener needs none
     assert read_from(near, store) == b"v2"
     assert read_from(near, store) == b"v2"
     assert lookups.since() == {**NOTHING, "miss": 2, "near": 2}
@@ -682,15 +715,15 @@ def test_another_process_s_write_evicts_only_the_keys_it_wrote(
     lookups.since()
     with new_cache(server).writing([near.key("product:1")]):
         pass
+    caught_up(near)
     assert read(near, Loader(b"one, again"), "product:1") == b"one, again"
     assert read(near, Loader(b"unused"), "product:2") == b"two"
     assert lookups.since() == {**NOTHING, "miss": 1, "near": 1}
 
 
 def test_without_an_invalidation_an_entry_is_served_for_at_most_near_seconds(
-    server: fakeredis.FakeServer, redis: fakeredis.FakeRedis, clock: Clock, lookups: Any
+    near: ReadThroughCache, redis: fakeredis.FakeRedis, clock: Clock, lookups: Any
 ) -> None:
-    near = new_cache(server, near_seconds=NEAR, heartbeat=NEAR * 2)
     assert read(near, Loader(b"v1")) == b"v1"
     redis.set(near.key("product:1"), b"v2")  # changed behind the channel's back
     clock.now += NEAR - 0.01
@@ -701,10 +734,8 @@ def test_without_an_invalidation_an_entry_is_served_for_at_most_near_seconds(
 
 
 def test_the_bound_counts_from_when_the_read_began_not_when_it_ended(
-    server: fakeredis.FakeServer, clock: Clock
+    near: ReadThroughCache, clock: Clock
 ) -> None:
-    near = new_cache(server, near_seconds=NEAR, heartbeat=NEAR * 2)
-
     def slow_load() -> bytes:
         clock.now += 1.0  # the store took a second to answer
         return b"v1"
@@ -718,21 +749,8 @@ def test_a_write_through_this_process_is_read_at_once(near: ReadThroughCache, lo
     store = Store(b"v1")
     read_from(near, store)
     store.write(near, b"v2")
-    assert read_from(near, store) == b"v2"
-    assert read_from(near, store) == b"v2"
-    assert lookups.since() == {**NOTHING, "miss": 2, "near": 1}
-
-
-def test_reads_within_settle_of_the_last_look_at_the_channel_skip_it(
-    server: fakeredis.FakeServer, clock: Clock
-) -> None:
-    near = new_cache(server, near_seconds=NEAR, settle=0.001)
-    store = Store(b"v1")
-    assert read_from(near, store) == b"v1"
-    store.write(new_cache(server), b"v2")  # another pod's write
-    assert read_from(near, store) == b"v1"  # the same instant: the channel is not looked at
-    clock.now += 0.001
-    assert read_from(near, store) == b"v2"
+    assert read_from(near, store) == b"v2"  # no waiting for the listener: the writer evicts
+    assert lookups.since() == {**NOTHING, "miss": 2}
 
 
 def test_a_message_that_is_no_writer_s_empties_the_near_cache_and_fails_no_read(
@@ -740,6 +758,8 @@ def test_a_message_that_is_no_writer_s_empties_the_near_cache_and_fails_no_read(
 ) -> None:
     assert read(near, Loader(b"v1")) == b"v1"
     redis.publish(near.channel.channel, b"\xff\xfe not text")
+    caught_up(near)
+    assert near.channel.ready()  # still listening
     assert read(near, Loader(b"unused")) == b"v1"  # from Redis: memory was emptied
     assert read(near, Loader(b"unused")) == b"v1"
     assert lookups.since() == {**NOTHING, "miss": 1, "hit": 1, "near": 1}
@@ -764,14 +784,14 @@ def test_a_read_that_overlaps_another_process_s_write_is_not_served_after_it(
     server: fakeredis.FakeServer, near: ReadThroughCache
 ) -> None:
     store = Store(b"v1")
-    read_from(near, store)  # subscribed
 
     def load_while_written() -> bytes:
         value = store.load()  # v1, read before the other pod's write commits
         store.write(new_cache(server), b"v2")
         return value
 
-    near.get_or_load(KIND, lambda: near.key("product:2"), load_while_written, TTL, near=True)
+    near.get_or_load(KIND, lambda: near.key("product:1"), load_while_written, TTL, near=True)
+    caught_up(near)  # the eviction came before the read kept v1 (kept nothing) or after it
     assert read_from(near, store) == b"v2"
 
 
@@ -795,7 +815,7 @@ def test_reads_without_near_never_use_it(near: ReadThroughCache, lookups: Any) -
 def test_the_near_cache_holds_at_most_near_entries_dropping_the_oldest(
     server: fakeredis.FakeServer, lookups: Any
 ) -> None:
-    cache = new_cache(server, near_seconds=NEAR, near_entries=2)
+    cache = near_cache(server, near_entries=2)
     for key in ("product:1", "product:2", "product:3"):
         read(cache, Loader(key.encode()), key)
     lookups.since()
@@ -824,64 +844,113 @@ def test_a_failed_channel_empties_the_near_cache_until_it_is_subscribed_again(
     lookups: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    near = new_cache(server, near_seconds=60.0)  # kept long past the outage, unless emptied
+    # Kept long past the outage, unless emptied; the channel tries again after 0.2 s.
+    near = near_cache(server, near_seconds=60.0, retry_after=0.2)
     assert read(near, Loader(b"v1")) == b"v1"
-    server.connected = False  # Redis restarts: what is published meanwhile is lost
     with caplog.at_level(logging.WARNING, logger="catalog.invalidation"):
+        server.connected = False  # Redis restarts: what is published meanwhile is lost
+        eventually(lambda: not near.channel.ready(), "the listener saw the failure")
         assert read(near, Loader(b"from the store")) == b"from the store"
-    assert [
+        redis_down_until = clock.now + near.retry_after
+        server.connected = True
+        redis.set(near.key("product:1"), b"v2")  # a write whose invalidation went unheard
+        listening(near)  # subscribed again: memory emptied
+    warnings = {
         record.getMessage()
         for record in caplog.records
         if record.name == "catalog.invalidation" and record.levelno == logging.WARNING
-    ] == ["near cache off: the invalidation channel failed; reads go to Redis"]
-    server.connected = True
-    redis.set(near.key("product:1"), b"v2")  # a write whose invalidation went unheard
-    clock.now += near.retry_after - 0.01
-    assert read(near, Loader(b"from the store")) == b"from the store"  # not tried again yet
-    clock.now += 0.01
-    assert read(near, Loader(b"unused")) == b"v2"  # subscribed again, memory emptied: Redis
+    }
+    assert warnings == {"near cache off: the invalidation channel failed; reads go to Redis"}
+    clock.now = redis_down_until  # this process reads Redis again (its own retry_after)
+    assert read(near, Loader(b"unused")) == b"v2"  # from Redis
     assert read(near, Loader(b"unused")) == b"v2"
-    assert lookups.since() == {**NOTHING, "miss": 1, "error": 2, "hit": 1, "near": 1}
+    assert lookups.since() == {**NOTHING, "miss": 1, "error": 1, "hit": 1, "near": 1}
 
 
 def test_anything_unexpected_on_the_subscription_drops_it(
     near: ReadThroughCache, lookups: Any
 ) -> None:
     assert read(near, Loader(b"v1")) == b"v1"
-    connection = near.channel._connection
-    connection.send_command("UNSUBSCRIBE", near.channel.channel, check_health=False)
-    assert read(near, Loader(b"unused")) == b"v1"  # from Redis: dropped, memory emptied
-    assert near.channel._connection is None
+    near.channel._connection.send_command("UNSUBSCRIBE", near.channel.channel, check_health=False)
+    eventually(lambda: not near.channel.ready(), "the listener dropped the subscription")
+    assert read(near, Loader(b"unused")) == b"v1"  # from Redis: memory emptied
     assert lookups.since() == {**NOTHING, "miss": 1, "hit": 1}
 
 
-def test_a_silent_channel_is_not_trusted_after_its_heartbeat(
-    near: ReadThroughCache, monkeypatch: pytest.MonkeyPatch, clock: Clock, lookups: Any
+def test_an_eviction_that_fails_turns_the_near_cache_off_and_the_listener_carries_on(
+    server: fakeredis.FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    near = near_cache(server, retry_after=0.05)
+    evict, failed = near.channel._on_invalidate, threading.Event()
+
+    def fails_once(keys: Any) -> None:
+        if not failed.is_set():
+            failed.set()
+            raise RuntimeError("a bug in the eviction")
+        evict(keys)
+
+    near.channel.listen(fails_once)
+    with caplog.at_level(logging.WARNING, logger="catalog.invalidation"):
+        near.client.publish(near.channel.channel, near.key("product:1"))
+        eventually(
+            lambda: any(
+                getattr(record, "error", None) == "a bug in the eviction"
+                for record in caplog.records
+            ),
+            "the failure logged",
+        )
+    listening(near)  # subscribed again by the same thread
+    assert near.channel._listener is not None
+    assert near.channel._listener.is_alive()
+
+
+def test_a_silent_channel_is_not_trusted_after_its_heartbeat_and_is_made_again(
+    server: fakeredis.FakeServer, lookups: Any
 ) -> None:
     """A connection whose network path died delivers nothing and raises nothing."""
+    near = near_cache(server, heartbeat=0.2, retry_after=0.1)
     assert read(near, Loader(b"v1")) == b"v1"
-    connection = near.channel._connection
-    with monkeypatch.context() as patch:
-        patch.setattr(connection, "can_read", lambda timeout=0: False)  # nothing arrives
-        clock.now += HEARTBEAT - 0.01
-        assert read(near, Loader(b"unused")) == b"v1"  # a PING goes out
-        clock.now += 0.01
-        assert read(near, Loader(b"unused")) == b"v1"  # from Redis: the PONG is overdue
-    assert read(near, Loader(b"unused")) == b"v1"  # the PONG arrives: near again
-    assert lookups.since() == {**NOTHING, "miss": 1, "near": 2, "hit": 1}
+    silent = near.channel._connection
+
+    def nothing_arrives(timeout: float = 0) -> bool:
+        time.sleep(timeout)
+        return False
+
+    silent.can_read = nothing_arrives
+    cut = time.monotonic()
+    eventually(lambda: not near.channel.ready(), "the channel distrusted")
+    # A heartbeat after it last heard Redis (give or take a loaded machine's scheduling), and
+    # not near_seconds: this test's clock does not move.
+    assert time.monotonic() - cut < 1.0
+    assert read(near, Loader(b"unused")) == b"v1"  # from Redis
+    listening(near)  # on a new connection, after retry_after
+    assert near.channel._connection is not silent
+    assert read(near, Loader(b"unused")) == b"v1"  # from Redis: memory emptied when subscribed
+    assert read(near, Loader(b"unused")) == b"v1"
+    assert lookups.since() == {**NOTHING, "miss": 1, "near": 1, "hit": 2}
 
 
-def test_a_forked_process_subscribes_on_its_own_connection(
-    near: ReadThroughCache, monkeypatch: pytest.MonkeyPatch, lookups: Any
+def test_a_forked_process_starts_its_own_listener_on_its_own_connection(
+    near: ReadThroughCache, lookups: Any
 ) -> None:
     assert read(near, Loader(b"v1")) == b"v1"
     parent = near.channel._connection
-    monkeypatch.setattr(catalog.invalidation.os, "getpid", lambda: -1)  # a gunicorn worker
-    assert read(near, Loader(b"unused")) == b"v1"  # its memory starts empty: from Redis
+    near.channel._reset()  # what a gunicorn worker runs after the fork
+    assert not near.channel.ready()  # its memory is not trusted until it has subscribed
+    listening(near)
     assert near.channel._connection is not parent
     assert parent._sock is not None  # the parent's is left to the parent
+    assert read(near, Loader(b"unused")) == b"v1"  # memory emptied when subscribed: Redis
     assert read(near, Loader(b"unused")) == b"v1"
     assert lookups.since() == {**NOTHING, "miss": 1, "hit": 1, "near": 1}
+
+
+def test_close_stops_the_listener(near: ReadThroughCache) -> None:
+    listener = near.channel._listener
+    assert listener is not None
+    near.close()
+    assert not listener.is_alive()
+    assert not near.channel.ready()  # and none is started again
 
 
 def test_an_outage_is_logged_once_and_a_failure_once_retry_after_has_passed_again(

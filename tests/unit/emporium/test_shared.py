@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,7 +27,7 @@ from tests.unit.emporium.shop import ITEM
 
 import emporium.app
 from emporium import health
-from emporium.background import PeriodicTask, PerProcess
+from emporium.background import PeriodicTask, PerProcess, after_fork_in_child
 from emporium.config import Env, RedisSettings, ServiceSettings
 from emporium.dynamodb import DynamoDBSettings, dynamodb_client
 from emporium.logs import JsonFormatter, json_line
@@ -492,6 +493,27 @@ def test_a_per_process_value_is_made_once_in_each_process(monkeypatch: pytest.Mo
     assert value.get() == 2
     assert value.get() == 2
     assert made == [1, 2]
+
+
+class Forked:
+    def __init__(self) -> None:
+        self.forks = 0
+        after_fork_in_child(self.forked)
+
+    def forked(self) -> None:
+        self.forks += 1
+
+
+def test_an_after_fork_hook_runs_in_the_child_only_and_does_not_keep_its_object() -> None:
+    watched = Forked()
+    pid = os.fork()
+    if pid == 0:  # the child: its exit code says what it saw
+        os._exit(0 if watched.forks == 1 else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert watched.forks == 0
+    gone = weakref.ref(watched)
+    del watched
+    assert gone() is None  # the hook holds it weakly: a later fork calls nothing
 
 
 class CountingSocket(ListeningSocket):
