@@ -1,7 +1,7 @@
 """Benchmark: a cached catalog read and a cart read, each against bare Flask on the same
 workers and threads.
 
-    make bench          (or: .venv/bin/python tests/bench/catalog_read.py --seconds 5 --rounds 5)
+    make bench          (or: .venv/bin/python tests/bench/catalog_read.py --seconds 3 --rounds 10)
 
 What is compared (the yardstick):
 - bare: Flask under plain gunicorn (`tests/bench/bare_app.py`; gunicorn's defaults, so no
@@ -244,8 +244,10 @@ def seeded_catalog_env(group: Group, base: dict[str, str]) -> dict[str, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    # Ten short rounds rather than five long ones: on a shared machine a round's ratio moves by
+    # up to 0.2, and the median of more, closer pairs moves less from run to run.
+    parser.add_argument("--seconds", type=int, default=3, help="length of each wrk run")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--only", choices=("catalog", "cart"), help="measure one service (and bare) only"
