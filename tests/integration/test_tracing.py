@@ -67,7 +67,8 @@ def test_a_request_is_traced_through_cache_and_store_under_the_callers_trace(
             OTEL_BSP_SCHEDULE_DELAY="100",  # export within a tenth of a second
         )
         seed(env)
-        url = start_gunicorn(group, "catalog", "catalog.app:create_app()", env).url
+        catalog = start_gunicorn(group, "catalog", "catalog.app:create_app()", env)
+        url = catalog.url
         answer = requests.get(
             url + "/api/catalog/products/cast-iron-skillet",
             headers={"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"},
@@ -89,6 +90,12 @@ def test_a_request_is_traced_through_cache_and_store_under_the_callers_trace(
         while not arrived() and time.monotonic() < deadline:
             time.sleep(0.1)
         ours = [span for span in collector.spans if span["trace_id"] == TRACE_ID]
+        if not arrived():  # say what did arrive, and what the catalog said meanwhile
+            pytest.fail(
+                f"within 30 s, spans of the trace: {sorted(s['name'] for s in ours)}; of others: "
+                f"{sorted(s['name'] for s in collector.spans if s not in ours)}; the catalog's "
+                f"output:\n{catalog.child.output()[-4000:]}"
+            )
 
     request_span = next(s for s in ours if s["name"] == "GET /api/catalog/products/<product_id>")
     assert request_span["service"] == "catalog"
