@@ -24,8 +24,9 @@ Redis, as with the near cache off):
 So an invalidation is applied as soon as the listener thread runs after it arrived: at once on
 an idle process, within the interpreter's switch interval (5 ms) of each busy thread on a
 loaded one. A read never misses a write whose invalidation reached this process more than
-`heartbeat` seconds before the read began: a thread that could not read it in that time has
-heard nothing since, and `ready()` has turned False.
+`heartbeat` seconds before the read began: the trust is renewed only when the listener has
+applied a reply and nothing else waits, so a thread that could not read that message in that
+time has not renewed it since the message arrived, and `ready()` has turned False.
 
 The connection is a plain one from the client's pool (TLS, AUTH, client name and timeouts as for
 every other command), driven directly rather than through redis-py's `PubSub`, which reconnects
@@ -166,9 +167,13 @@ class InvalidationChannel:
             self._on_invalidate(None)  # whatever was published before this went unheard
             log.info("near cache: listening for invalidations", extra={"channel": self.channel})
         # Heard once applied: a read that finds the channel trusted finds this reply's
-        # invalidation done.
+        # invalidation done. Trusted anew only once nothing else waits: then every message
+        # that reached this process before `heard` is applied. (Were a reply read while
+        # another waited behind it to renew the trust, a listener starved of the GIL right
+        # after could be trusted for a heartbeat past the waiting message's arrival.)
         self._heard = time.monotonic()
-        self._trusted_until = self._heard + self.heartbeat
+        if not self._connection.can_read(timeout=0):
+            self._trusted_until = self._heard + self.heartbeat
 
     def _drop(self, error: Exception) -> None:
         self._trusted_until = float("-inf")

@@ -930,6 +930,36 @@ def test_a_silent_channel_is_not_trusted_after_its_heartbeat_and_is_made_again(
     assert lookups.since() == {**NOTHING, "miss": 1, "near": 1, "hit": 2}
 
 
+def test_a_reply_read_while_another_waits_does_not_renew_the_trust(
+    server: fakeredis.FakeServer,
+) -> None:
+    """Trust renewed by a reply with another waiting behind it would outlast that other one's
+    arrival by a heartbeat, were the listener starved of the GIL right after reading the first."""
+    near = near_cache(server, heartbeat=30.0)  # no PING within the test: only these replies
+    channel, held, trusted = near.channel, threading.Event(), {}
+    apply = channel._on_invalidate
+
+    def spy(keys: Any) -> None:
+        if keys == ["hold"]:
+            held.wait(WAIT)  # the listener is busy while the others arrive
+        apply(keys)
+        if keys and keys[0] in ("hold", "first", "second"):
+            trusted[keys[0]] = channel._trusted_until
+
+    channel.listen(spy)
+    before = channel._trusted_until
+    for message in ("hold", "first", "second"):
+        near.client.publish(channel.channel, message)
+    eventually(lambda: channel._connection.can_read(timeout=0), "the others waiting")
+    held.set()
+    eventually(lambda: "second" in trusted, "all three applied")
+    # Not renewed while one waited behind; renewed by the last, with nothing behind it.
+    assert trusted["hold"] == trusted["first"] == before
+    eventually(lambda: channel._trusted_until > before, "the trust renewed by the last")
+    channel.listen(apply)
+    near.close()
+
+
 def test_a_forked_process_starts_its_own_listener_on_its_own_connection(
     near: ReadThroughCache, lookups: Any
 ) -> None:
