@@ -58,6 +58,19 @@ def scale(namespace: str, deployment: str, replicas: int) -> None:
     kubectl("scale", "deployment", deployment, "-n", namespace, f"--replicas={replicas}")
 
 
+def new_pod(namespace: str, selector: str, deadline: float) -> str:
+    """The name of the pod the Deployment makes once scaled up. `kubectl scale`
+    returns before its ReplicaSet has made one, and `kubectl wait -l` with nothing matching
+    fails ("no matching resources found") instead of waiting for it."""
+    while True:
+        names = kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "name").split()
+        if names:
+            return names[0].removeprefix("pod/")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: no pod matches {selector} in {namespace} after scaling up")
+        time.sleep(0.5)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://localhost:8080", help="the store's edge")
@@ -103,12 +116,8 @@ def main() -> int:
 
         print(f"[3/4] {name}: 1 replica (CPU limit {limits.get('cpu', 'none')})", flush=True)
         scale(ns, name, 1)
-        kubectl("wait", "pods", "-n", ns, "-l", selector, "--for=condition=Ready", "--timeout=120s")
-        pod = str(
-            json.loads(kubectl("get", "pods", "-n", ns, "-l", selector, "-o", "json"))["items"][0][
-                "metadata"
-            ]["name"]
-        )
+        pod = new_pod(ns, selector, deadline=time.monotonic() + 120)
+        kubectl("wait", "-n", ns, f"pod/{pod}", "--for=condition=Ready", "--timeout=120s")
         with Forward(ns, pod, remote=9090) as forward:
             metrics = f"http://127.0.0.1:{forward.port}/metrics"
             first, cpu_before = events_processed(metrics), cpu_seconds(ns, pod, container["name"])
